@@ -1,0 +1,163 @@
+"""The reverse-mode engine: ``grad`` and ``backward``.
+
+A graph node is a ``Function``; a tensor is an edge, identified by ``(node, output index)``
+(or by the tensor itself for a leaf). The engine
+
+1. walks from the outputs down through ``fn.inputs`` and records a topological order,
+2. keeps only the nodes that lie on a path to a wanted input (``grad`` walks no other part),
+3. visits them from the outputs back, calling each ``fn.backward`` once with the summed
+   gradients of its outputs, with graph recording on only when ``create_graph`` is asked for.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .function import Function
+from .grad_mode import set_grad_enabled
+from .tensor import Tensor
+
+
+def _key(t: Tensor):
+    """The edge a tensor stands for: the leaf itself, or (producing node, output index)."""
+    return id(t) if t._ctx is None else (id(t._ctx), t._idx)
+
+
+def _topological_order(roots: Sequence[Function]) -> list[Function]:
+    """Nodes reachable from ``roots``, every node after all the nodes it consumes (post-order)."""
+    order: list[Function] = []
+    visited: set[int] = set()
+    stack = [(fn, False) for fn in roots]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for t in fn.inputs:
+            if t._ctx is not None and id(t._ctx) not in visited:
+                stack.append((t._ctx, False))
+    return order
+
+
+def _as_tuple(x) -> tuple:
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def _seed_gradients(outputs, grad_outputs) -> list[Tensor]:
+    """Check the outputs and build their incoming gradients (ones for a scalar output)."""
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    grad_outputs = _as_tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    seeds = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(out, Tensor):
+            raise TypeError(f"output {i} is a {type(out).__name__}, not a Tensor")
+        if not out.requires_grad:
+            raise RuntimeError(f"output {i} does not require grad and has no grad_fn: nothing to differentiate")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; output {i} has shape "
+                    f"{out.shape}: pass a gradient of that shape")
+            g = Tensor._make(out.data * 0 + 1)
+        elif not isinstance(g, Tensor):
+            g = Tensor(g)
+        if g.shape != out.shape:
+            raise RuntimeError(f"gradient for output {i} has shape {g.shape}, the output has shape {out.shape}")
+        seeds.append(g)
+    return seeds
+
+
+def _run(outputs, seeds, wanted: set | None, create_graph: bool) -> tuple[dict, dict]:
+    """Propagate gradients; return (gradient per edge key, leaf tensor per leaf key).
+
+    ``wanted`` is the set of edge keys whose gradients are asked for, or None for every leaf
+    that requires grad (what ``backward`` does).
+    """
+    order = _topological_order([o._ctx for o in outputs if o._ctx is not None])
+
+    def wanted_edge(t: Tensor) -> bool:
+        return t.requires_grad and (t._ctx is None if wanted is None else _key(t) in wanted)
+
+    relevant: dict[int, bool] = {}  # node -> lies on a path to a wanted edge
+    for fn in order:
+        relevant[id(fn)] = any(
+            wanted_edge(t) or (t._ctx is not None and relevant[id(t._ctx)]) for t in fn.inputs)
+
+    grads: dict = {}
+    leaves: dict = {}
+    with set_grad_enabled(create_graph):
+        for out, g in zip(outputs, seeds):
+            k = _key(out)
+            grads[k] = g if k not in grads else grads[k] + g
+            if out._ctx is None:
+                leaves[k] = out
+        for fn in reversed(order):
+            if not relevant[id(fn)]:
+                continue
+            gys = [grads.get((id(fn), i)) for i in range(fn.n_outputs)]
+            if all(g is None for g in gys):
+                continue
+            gys = [g if g is not None else Tensor._make(fn.output(i).data * 0) for i, g in enumerate(gys)]
+            gxs = _as_tuple(fn.backward(*gys))
+            for t, gx in zip(fn.inputs, gxs):
+                if gx is None or not t.requires_grad:
+                    continue
+                if not (wanted_edge(t) or (t._ctx is not None and relevant[id(t._ctx)])):
+                    continue
+                if gx.shape != t.shape:
+                    raise RuntimeError(f"{fn!r}.backward returned a gradient of shape {gx.shape} "
+                                       f"for an input of shape {t.shape}")
+                k = _key(t)
+                grads[k] = gx if k not in grads else grads[k] + gx
+                if t._ctx is None:
+                    leaves[k] = t
+    return grads, leaves
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs`` (as ``torch.autograd.grad``).
+
+    Args:
+        outputs: a Tensor or a sequence of Tensors to differentiate.
+        inputs: a Tensor or a sequence of Tensors to differentiate with respect to.
+        grad_outputs: the vector(s) in the vector-Jacobian product; None means ones for scalars.
+        create_graph: record the backward pass, so the returned gradients can be differentiated.
+        allow_unused: return None for an input the outputs do not depend on, instead of raising.
+
+    Returns:
+        A tuple with one gradient per input. No ``.grad`` attribute is touched.
+    """
+    outputs, inputs = _as_tuple(outputs), _as_tuple(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"input {i} does not require grad: nothing to differentiate with respect to")
+    seeds = _seed_gradients(outputs, grad_outputs)
+    grads, _ = _run(outputs, seeds, {_key(t) for t in inputs}, create_graph)
+    result = []
+    for i, t in enumerate(inputs):
+        g = grads.get(_key(t))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"input {i} was not used to compute the outputs; pass allow_unused=True "
+                               "to get None for it")
+        result.append(g if g is None or create_graph else g.detach())
+    return tuple(result)
+
+
+def backward(tensor: Tensor, gradient=None, create_graph: bool = False) -> None:
+    """Accumulate the gradient of ``tensor`` into ``.grad`` of every leaf that requires grad.
+
+    As in PyTorch, ``.grad`` adds up over calls; with ``create_graph=True`` it keeps its history.
+    """
+    seeds = _seed_gradients((tensor,), None if gradient is None else (gradient,))
+    grads, leaves = _run((tensor,), seeds, None, create_graph)
+    with set_grad_enabled(create_graph):
+        for k, leaf in leaves.items():
+            g = grads[k] if create_graph else grads[k].detach()
+            leaf.grad = g if leaf.grad is None else leaf.grad + g

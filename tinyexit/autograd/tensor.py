@@ -1,0 +1,224 @@
+"""``Tensor``: an array (NumPy or CuPy) with an optional link to the node that produced it."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..backend import array_module, check_device, device_of, to_device
+
+if TYPE_CHECKING:
+    from .function import Function
+
+
+class Tensor:
+    """An n-dimensional array that records how it was computed.
+
+    Attributes:
+        data: the NumPy (cpu) or CuPy (cuda) array.
+        grad: accumulated gradient (a Tensor) after ``backward``, as in PyTorch.
+        requires_grad: whether gradients flow to this tensor.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_idx", "__weakref__")
+    __array_priority__ = 1000  # numpy_scalar * Tensor calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad: bool = False):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = array_module(data)
+        data = xp.asarray(data)
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {data.dtype}")
+        self.data = data
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx: Function | None = None
+        self._idx = 0
+
+    @classmethod
+    def _make(cls, data, ctx: Function | None = None, idx: int = 0) -> Tensor:
+        """Wrap an op's output array without copying or validating (internal fast path)."""
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = ctx is not None
+        t._ctx = ctx
+        t._idx = idx
+        return t
+
+    # --- properties -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Function | None:
+        return self._ctx
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self._ctx is not None:
+            extra = f", grad_fn={self._ctx!r}"
+        elif self.requires_grad:
+            extra = ", requires_grad=True"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{extra})"
+
+    __hash__ = object.__hash__
+
+    # --- conversion -------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shares memory on cpu, copies from a GPU)."""
+        return to_device(self.data, "cpu")
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, cut from the graph."""
+        return Tensor._make(self.data)
+
+    def requires_grad_(self, mode: bool = True) -> Tensor:
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_ can only change leaf tensors; use detach() first")
+        if mode and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        self.requires_grad = bool(mode)
+        return self
+
+    def to(self, target) -> Tensor:
+        """Move to a device (``"cpu"``, ``"cuda"``) or cast to a dtype; differentiable for casts."""
+        if isinstance(target, str):
+            return _ops.to_device_op(self, check_device(target))
+        dtype = np.dtype(target)
+        if dtype == self.dtype:
+            return self
+        return _ops.cast(self, dtype)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    def long(self) -> Tensor:
+        return Tensor._make(self.data.astype(np.int64))
+
+    # --- differentiation --------------------------------------------------------------------
+    def backward(self, gradient: Tensor | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
+        _engine.backward(self, gradient, create_graph=create_graph)
+
+    # --- operators (the differentiable ones live in tinyexit.ops) ------------------------------
+    def __add__(self, o): return _ops.add(self, o)
+    def __radd__(self, o): return _ops.add(o, self)
+    def __sub__(self, o): return _ops.sub(self, o)
+    def __rsub__(self, o): return _ops.sub(o, self)
+    def __mul__(self, o): return _ops.mul(self, o)
+    def __rmul__(self, o): return _ops.mul(o, self)
+    def __truediv__(self, o): return _ops.div(self, o)
+    def __rtruediv__(self, o): return _ops.div(o, self)
+    def __pow__(self, o): return _ops.pow(self, o)
+    def __rpow__(self, o): return _ops.pow(o, self)
+    def __matmul__(self, o): return _ops.matmul(self, o)
+    def __rmatmul__(self, o): return _ops.matmul(o, self)
+    def __neg__(self): return _ops.neg(self)
+    def __getitem__(self, index): return _ops.getitem(self, index)
+    def __lt__(self, o): return _ops.lt(self, o)
+    def __le__(self, o): return _ops.le(self, o)
+    def __gt__(self, o): return _ops.gt(self, o)
+    def __ge__(self, o): return _ops.ge(self, o)
+    def __eq__(self, o): return _ops.eq(self, o)
+    def __ne__(self, o): return _ops.ne(self, o)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def tanh(self): return _ops.tanh(self)
+    def sigmoid(self): return _ops.sigmoid(self)
+    def relu(self): return _ops.relu(self)
+    def abs(self): return _ops.abs(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def clamp(self, min=None, max=None): return _ops.clamp(self, min, max)
+    def sum(self, dim=None, keepdim=False): return _ops.sum(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False): return _ops.mean(self, dim, keepdim)
+    def var(self, dim=None, keepdim=False, unbiased=True): return _ops.var(self, dim, keepdim, unbiased)
+    def max(self, dim=None, keepdim=False): return _ops.max(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False): return _ops.min(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False): return _ops.amax(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False): return _ops.amin(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False): return _ops.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return _ops.argmin(self, dim, keepdim)
+    def softmax(self, dim): return _ops.softmax(self, dim)
+    def log_softmax(self, dim): return _ops.log_softmax(self, dim)
+    def reshape(self, *shape): return _ops.reshape(self, *shape)
+    def view(self, *shape): return _ops.reshape(self, *shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
+    def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return _ops.permute(self, *dims)
+    def squeeze(self, dim=None): return _ops.squeeze(self, dim)
+    def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
+    def expand(self, *shape): return _ops.broadcast_to(self, *shape)
+
+
+from . import engine as _engine  # noqa: E402  (circular: the engine and ops use Tensor)
+from .. import ops as _ops  # noqa: E402

@@ -1,0 +1,1 @@
+"""Kernels: reference backend."""

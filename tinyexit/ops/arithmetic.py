@@ -1,0 +1,116 @@
+"""+ - * / ** and negation, with NumPy broadcasting (gradients summed back to each input's shape)."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from ._lift import promote
+from .broadcast import sum_to
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
+
+
+def add(a, b) -> Tensor:
+    """a + b."""
+    return Add.apply(*promote(a, b))
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+
+
+def sub(a, b) -> Tensor:
+    """a - b."""
+    return Sub.apply(*promote(a, b))
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy * b, a.shape) if a.requires_grad else None
+        gb = sum_to(gy * a, b.shape) if b.requires_grad else None
+        return ga, gb
+
+
+def mul(a, b) -> Tensor:
+    """a * b."""
+    return Mul.apply(*promote(a, b))
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy / b, a.shape) if a.requires_grad else None
+        gb = sum_to(-gy * a / (b * b), b.shape) if b.requires_grad else None  # d(a/b)/db = -a/b^2
+        return ga, gb
+
+
+def div(a, b) -> Tensor:
+    """a / b (true division)."""
+    return Div.apply(*promote(a, b))
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+def neg(x: Tensor) -> Tensor:
+    """-x."""
+    return Neg.apply(x)
+
+
+class PowScalar(Function):
+    def forward(self, x, p):
+        self.p = p
+        return x ** p
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        if self.p == 0:
+            return gy * 0
+        return gy * (self.p * pow_scalar(x, self.p - 1))  # d(x^p) = p x^(p-1)
+
+
+def pow_scalar(x: Tensor, p: float) -> Tensor:
+    return PowScalar.apply(x, p=p)
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        ga = sum_to(gy * b * a ** (b - 1), a.shape) if a.requires_grad else None
+        gb = sum_to(gy * a ** b * a.log(), b.shape) if b.requires_grad else None  # d(a^b)/db = a^b ln a
+        return ga, gb
+
+
+def pow(a, b) -> Tensor:
+    """a ** b; a Python number as exponent is a constant power."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return pow_scalar(a, b)
+    a, b = promote(a, b)
+    return Pow.apply(a, b)
+

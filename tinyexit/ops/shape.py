@@ -1,0 +1,172 @@
+"""Shape operations: reshape, permute/transpose, indexing and its adjoint, cat, stack."""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from ..backend import array_module, scatter_add
+
+
+def _shape_arg(shape) -> tuple:
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+class Reshape(Function):
+    def forward(self, x, shape):
+        self.in_shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.in_shape)
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    """View with a new shape (one dimension may be -1)."""
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    try:
+        return Reshape.apply(x, shape=shape)
+    except ValueError:
+        raise ValueError(f"cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) "
+                         f"into shape {shape}") from None
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dimensions start_dim..end_dim into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+
+def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
+    """Drop size-1 dimensions (only ``dim`` when given and of size 1)."""
+    if dim is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    dim = dim % max(x.ndim, 1)
+    return x if x.shape[dim] != 1 else reshape(x, x.shape[:dim] + x.shape[dim + 1:])
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a size-1 dimension at ``dim``."""
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+class Permute(Function):
+    def forward(self, x, dims):
+        self.dims = dims
+        return x.transpose(dims)
+
+    def backward(self, gy):
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d] = i
+        return permute(gy, *inverse)
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    """Reorder dimensions (as ``torch.permute``)."""
+    dims = tuple(d % x.ndim for d in _shape_arg(dims))
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute needs a permutation of {x.ndim} dimensions, got {dims}")
+    return x if dims == tuple(range(x.ndim)) else Permute.apply(x, dims=dims)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions."""
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, *dims)
+
+
+def _raw_index(index):
+    """Replace Tensors inside an index by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(_raw_index(i) for i in index)
+    return index.data if isinstance(index, Tensor) else index
+
+
+def _is_basic(index) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in parts)
+
+
+class GetItem(Function):
+    def forward(self, x, index):
+        self.index, self.in_shape = index, x.shape
+        return x[index]
+
+    def backward(self, gy):
+        return IndexAdd.apply(gy, index=self.index, shape=self.in_shape)
+
+
+class IndexAdd(Function):
+    """Adjoint of indexing: zeros of ``shape`` with ``gy`` added at ``index`` (repeats add up)."""
+
+    def forward(self, gy, index, shape):
+        self.index = index
+        xp = array_module(gy)
+        out = xp.zeros(shape, dtype=gy.dtype)
+        if _is_basic(index):
+            out[index] = gy
+        else:
+            scatter_add(out, index, gy)
+        return out
+
+    def backward(self, ggx):
+        return getitem(ggx, self.index)
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    """``x[index]`` with NumPy semantics (basic slicing and integer/boolean arrays)."""
+    index = _raw_index(index)
+    try:
+        return GetItem.apply(x, index=index)
+    except IndexError as e:
+        raise IndexError(f"bad index for a tensor of shape {x.shape}: {e}") from None
+
+
+class Cat(Function):
+    def forward(self, *xs, dim):
+        self.dim = dim
+        self.sizes = [x.shape[dim] for x in xs]
+        return array_module(xs[0]).concatenate(xs, axis=dim)
+
+    def backward(self, gy):
+        grads, start = [], 0
+        lead = (slice(None),) * self.dim
+        for n in self.sizes:
+            grads.append(getitem(gy, lead + (slice(start, start + n),)))
+            start += n
+        return tuple(grads)
+
+
+def _check_same(tensors, dim: int, what: str, same_dim: bool) -> int:
+    if len(tensors) == 0:
+        raise ValueError(f"{what} needs at least one tensor")
+    ref = tensors[0]
+    dim = dim % (ref.ndim + (0 if same_dim else 1))
+    for i, t in enumerate(tensors):
+        a = t.shape[:dim] + t.shape[dim + 1:] if same_dim else t.shape
+        b = ref.shape[:dim] + ref.shape[dim + 1:] if same_dim else ref.shape
+        if t.ndim != ref.ndim or a != b:
+            raise ValueError(f"{what}: tensor {i} has shape {t.shape}, incompatible with tensor 0's "
+                             f"{ref.shape} along dim {dim}")
+        if t.dtype != ref.dtype:
+            raise TypeError(f"{what}: tensor {i} has dtype {t.dtype}, tensor 0 has {ref.dtype}")
+    return dim
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Concatenate along an existing dimension (as ``torch.cat``)."""
+    tensors = list(tensors)
+    dim = _check_same(tensors, dim, "cat", same_dim=True)
+    return tensors[0] if len(tensors) == 1 else Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Stack along a new dimension (as ``torch.stack``)."""
+    tensors = list(tensors)
+    dim = _check_same(tensors, dim, "stack", same_dim=False)
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
