@@ -1,4 +1,105 @@
-"""Functional operations with PyTorch's names and signatures (``tinyexit.nn.functional``)."""
-from ..ops import cat, cross_entropy, log_softmax, relu, sigmoid, softmax, tanh
+"""Functional operations with PyTorch's names and signatures (``tinyexit.nn.functional``).
 
-__all__ = ["cat", "cross_entropy", "log_softmax", "relu", "sigmoid", "softmax", "tanh"]
+The wrappers here check shapes, dtypes and devices and then call the differentiable ops in
+``tinyexit.ops``. One deliberate difference from PyTorch: ``interpolate`` defaults to
+``align_corners=True``, the setting RANet uses (see docs/api.md).
+"""
+from __future__ import annotations
+
+from ..autograd.tensor import Tensor
+from ..ops import cat, cross_entropy, log_softmax, relu, sigmoid, softmax, tanh
+from ..ops.batch_norm import batch_norm
+from ..ops.conv import conv
+from ..ops.pool import avg_pool, max_pool
+from ..ops.resize import bilinear
+
+__all__ = ["avg_pool2d", "batch_norm", "cat", "conv2d", "cross_entropy", "interpolate",
+           "linear", "log_softmax", "max_pool2d", "relu", "sigmoid", "softmax", "tanh"]
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    pair = (v, v) if isinstance(v, int) else tuple(v)
+    if len(pair) != 2 or not all(isinstance(i, int) for i in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+    return pair
+
+
+def _check_nchw(x: Tensor, what: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{what} expects a Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"{what} expects a 4-D input (N, C, H, W), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{what} expects a floating-point input, got dtype {x.dtype}")
+
+
+def _check_same(x: Tensor, other: Tensor, name: str, what: str) -> None:
+    if other.dtype != x.dtype:
+        raise TypeError(f"{what}: input is {x.dtype} but {name} is {other.dtype}; convert one with .to()")
+    if other.device != x.device:
+        raise ValueError(f"{what}: input is on {x.device} but {name} is on {other.device}")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
+    """2-D convolution (cross-correlation) of (N, C, H, W) by (O, C, kh, kw), as PyTorch's."""
+    _check_nchw(input, "conv2d")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d expects a 4-D weight (O, C, kh, kw), got shape {weight.shape}")
+    if weight.shape[1] != input.shape[1]:
+        raise ValueError(f"conv2d: input has {input.shape[1]} channels but weight {weight.shape} expects "
+                         f"{weight.shape[1]}")
+    _check_same(input, weight, "weight", "conv2d")
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    for d in range(2):
+        if input.shape[2 + d] + 2 * padding[d] < weight.shape[2 + d]:
+            raise ValueError(f"conv2d: kernel {weight.shape[2:]} is larger than the padded input "
+                             f"{input.shape[2:]} with padding {padding}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"conv2d: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    y = conv(input, weight, stride, padding)
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b, with W of shape (out_features, in_features), as PyTorch's."""
+    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input {input.shape} does not match weight {weight.shape} "
+                         f"(expects last dimension {weight.shape[-1] if weight.ndim else '?'})")
+    _check_same(input, weight, "weight", "linear")
+    y = input @ weight.T
+    return y if bias is None else y + bias
+
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """Average pooling (count_include_pad=True, as PyTorch's default)."""
+    _check_nchw(input, "avg_pool2d")
+    k = _pair(kernel_size, "kernel_size")
+    return avg_pool(input, k, k if stride is None else _pair(stride, "stride"), _pair(padding, "padding"))
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """Max pooling; the gradient goes to the first maximum of each window."""
+    _check_nchw(input, "max_pool2d")
+    k = _pair(kernel_size, "kernel_size")
+    return max_pool(input, k, k if stride is None else _pair(stride, "stride"), _pair(padding, "padding"))
+
+
+def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "bilinear",
+                align_corners: bool = True) -> Tensor:
+    """Bilinear resizing to ``size`` = (H, W) or by ``scale_factor``.
+
+    Only ``mode="bilinear"`` is offered. ``align_corners`` defaults to True (PyTorch's default is
+    False); both settings follow PyTorch's arithmetic.
+    """
+    _check_nchw(input, "interpolate")
+    if mode != "bilinear":
+        raise ValueError(f"interpolate: unknown mode {mode!r}; only 'bilinear' is implemented")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate needs exactly one of size and scale_factor")
+    if size is None:
+        sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
+        size = (int(input.shape[2] * sh), int(input.shape[3] * sw))
+    size = _pair(size, "size")
+    if min(size) < 1:
+        raise ValueError(f"interpolate: output size must be positive, got {size}")
+    return bilinear(input, size, bool(align_corners))
