@@ -1,0 +1,67 @@
+"""``Optimizer``: parameter groups, per-parameter state, ``zero_grad`` and saving, as PyTorch's."""
+from __future__ import annotations
+
+import copy
+
+from ..autograd.tensor import Tensor
+from ..backend import to_device
+
+
+class Optimizer:
+    """Base class; subclasses implement ``step`` on each group's parameters.
+
+    Attributes:
+        param_groups: list of dicts with key "params" and the hyper-parameters (``lr``, ...).
+        state: dict from parameter to its state (for example the momentum buffer).
+    """
+
+    def __init__(self, params, defaults: dict):
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = defaults
+        self.param_groups: list[dict] = []
+        self.state: dict[Tensor, dict] = {}
+        for g in groups:
+            group = {**defaults, **g, "params": list(g["params"])}
+            for p in group["params"]:
+                if not isinstance(p, Tensor) or not p.requires_grad:
+                    raise TypeError("optimizer parameters must be tensors that require grad")
+            self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear ``.grad`` of every parameter (set to None, as PyTorch's default)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Hyper-parameters and state, parameters referred to by their position, arrays on cpu."""
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        state = {index[id(p)]: {k: (to_device(v, "cpu").copy() if hasattr(v, "shape") else v) for k, v in s.items()}
+                 for p, s in self.state.items()}
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+                  for g in self.param_groups]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyper-parameters and state saved by ``state_dict`` (same parameter layout)."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            raise ValueError("optimizer state_dict does not match this optimizer's parameter groups")
+        params = [p for g in self.param_groups for p in g["params"]]
+        for saved, group in zip(groups, self.param_groups):
+            group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, s in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[p] = {k: (to_device(v, p.device).astype(p.dtype) if hasattr(v, "shape") else v)
+                             for k, v in s.items()}
