@@ -103,3 +103,21 @@ def test_bad_arguments():
         optim.SGD([w], lr=0.1, nesterov=True)
     with pytest.raises(TypeError, match="require grad"):
         optim.SGD([te.zeros(1)], lr=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-2),
+    lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    lambda p: optim.SGD(p, lr=0.1),
+    lambda p: optim.Adam(p, lr=0.05, weight_decay=1e-2),
+])
+def test_virtual_step_equals_the_real_step(make):
+    """The differentiable pseudo-update (Eq. 7) predicts exactly what step() then does, at every step."""
+    w = te.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
+    opt = make([w])
+    for _ in range(3):
+        opt.zero_grad()
+        _loss(w).backward()
+        (predicted,) = opt.virtual_step([w], [w.grad])
+        opt.step()
+        np.testing.assert_allclose(predicted.numpy(), w.numpy(), rtol=1e-9, atol=1e-12)

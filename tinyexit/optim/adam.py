@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
 from ..backend import array_module
 from .optimizer import Optimizer
 
@@ -38,3 +39,21 @@ class Adam(Optimizer):
                     v += (1 - b2) * g * g
                     denom = array_module(v).sqrt(v) / math.sqrt(1 - b2 ** t) + eps  # sqrt(v̂) + eps
                     p.data -= (lr / (1 - b1 ** t)) * m / denom  # lr · m̂ / denom
+
+    def virtual_step(self, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+        """The parameters ``step`` would produce, as differentiable tensors (nothing is changed)."""
+        by_id = {id(p): group for group in self.param_groups for p in group["params"]}
+        updated = []
+        for p, g in zip(params, grads):
+            if id(p) not in by_id:
+                raise ValueError("virtual_step got a parameter this optimizer does not hold")
+            group = by_id[id(p)]
+            (b1, b2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
+            g = g + wd * p if wd else g
+            state = self.state.get(p)
+            t = (state["step"] if state else 0) + 1
+            m = (1 - b1) * g if not state else b1 * Tensor._make(state["exp_avg"]) + (1 - b1) * g
+            v = (1 - b2) * g * g if not state else b2 * Tensor._make(state["exp_avg_sq"]) + (1 - b2) * g * g
+            denom = (v + 1e-30).sqrt() / math.sqrt(1 - b2 ** t) + eps  # tiny shift keeps d sqrt finite at v = 0
+            updated.append(p - (lr / (1 - b1 ** t)) * m / denom)
+        return updated

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
 from .optimizer import Optimizer
 
 
@@ -37,3 +38,24 @@ class SGD(Optimizer):
                             buf += d
                         d = d + mom * buf if group["nesterov"] else buf
                     p.data -= lr * d
+
+    def virtual_step(self, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+        """The parameters ``step`` would produce, as differentiable tensors (nothing is changed).
+
+        θ̂ = θ - lr·(momentum·buf + g + wd·θ): the L2W pseudo-update (Eq. 7), using the current lr,
+        the real momentum buffers and weight decay. ``grads`` may carry a graph (``create_graph=True``).
+        """
+        by_id = {id(p): (group, p) for group in self.param_groups for p in group["params"]}
+        updated = []
+        for p, g in zip(params, grads):
+            if id(p) not in by_id:
+                raise ValueError("virtual_step got a parameter this optimizer does not hold")
+            group = by_id[id(p)][0]
+            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+            d = g + wd * p if wd else g
+            buf = self.state.get(p, {}).get("momentum_buffer")
+            if mom:
+                new_buf = d if buf is None else d + mom * Tensor._make(buf)
+                d = d + mom * new_buf if group["nesterov"] else new_buf
+            updated.append(p - lr * d)
+        return updated

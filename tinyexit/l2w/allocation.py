@@ -1,0 +1,45 @@
+"""Meta-data allocation (Sec. 3.2): which meta samples each exit is judged on.
+
+Exit k gets a share p_k ∝ q^k of the meta batch (k = 1..K). Exits 1..K−1 in turn take their
+floor(n·p_k) most confident samples among those not taken yet; the last exit takes the rest.
+This mirrors early exiting at test time: easy (confident) samples leave early, hard ones go deep.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def exit_shares(q: float, num_exits: int) -> np.ndarray:
+    """p_k = q^k / Σ_j q^j for k = 1..K."""
+    if q <= 0:
+        raise ValueError(f"the budget q must be positive, got {q}")
+    p = float(q) ** np.arange(1, num_exits + 1)
+    return p / p.sum()
+
+
+def allocate(confidences: np.ndarray, q: float) -> list[np.ndarray]:
+    """Split the samples among the exits by confidence.
+
+    Args:
+        confidences: (K, n) array, the max softmax probability of each exit for each sample.
+        q: the budget; q < 1 sends more samples to early exits, q > 1 to late ones.
+
+    Returns:
+        K disjoint index arrays covering 0..n−1; array k lists exit k's samples, most confident first
+        (the last exit's in increasing index order).
+    """
+    confidences = np.asarray(confidences)
+    if confidences.ndim != 2:
+        raise ValueError(f"allocate expects a (num_exits, n) confidence array, got shape {confidences.shape}")
+    k_exits, n = confidences.shape
+    shares = exit_shares(q, k_exits)
+    free = np.ones(n, dtype=bool)
+    subsets = []
+    for k in range(k_exits - 1):
+        quota = int(np.floor(n * shares[k] + 1e-9))
+        order = np.argsort(-confidences[k], kind="stable")
+        chosen = order[free[order]][:quota]
+        free[chosen] = False
+        subsets.append(chosen)
+    subsets.append(np.flatnonzero(free))
+    return subsets
