@@ -1,0 +1,173 @@
+"""Pooling kernels for CuPy arrays, written with the array-module idiom.
+
+Same functions, signatures and results as :mod:`tinyexit.backend.reference.pool`. Nothing here
+loops over pixels: a ``kh x kw`` pooling is ``kh*kw`` whole-array operations, one per window
+offset ``(a, b)``, on the strided view ``xpad[:, :, a::sh, b::sw]`` of the padded input that
+holds, for every output position, the element at that offset of its window. The code runs
+unchanged on NumPy arrays, which is how it is tested on machines without a GPU; CuPy is never
+imported here.
+"""
+from __future__ import annotations
+
+from tinyexit.backend import array_module
+from tinyexit.backend.reference.pool import (
+    IntPair,
+    as_pair,
+    check_idx,
+    check_input,
+    check_output_shape,
+    pool_geometry,
+)
+
+
+def _window(a, row: int, col: int, stride: tuple[int, int], out: tuple[int, int]):
+    """The view of ``a`` (N, C, ., .) at rows ``row + i*sh`` and columns ``col + j*sw``."""
+    rows = slice(row, row + stride[0] * (out[0] - 1) + 1, stride[0])
+    cols = slice(col, col + stride[1] * (out[1] - 1) + 1, stride[1])
+    return a[:, :, rows, cols]
+
+
+def _pad(xp, x, padding: tuple[int, int], value: float):
+    """Pad the two spatial axes of ``x`` by ``padding`` with the constant ``value``."""
+    if padding == (0, 0):
+        return x
+    widths = ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1]))
+    return xp.pad(x, widths, mode="constant", constant_values=value)
+
+
+def avg_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
+    """Average pooling, as ``torch.nn.functional.avg_pool2d`` with ``count_include_pad=True``.
+
+    Args:
+        x: Input of shape (N, C, H, W), float32 or float64.
+        kernel_size: Window size, an int or ``(kh, kw)``.
+        stride: Window step, an int or ``(sh, sw)``; ``None`` means ``kernel_size``.
+        padding: Zero padding on each side, an int or ``(ph, pw)``.
+
+    Returns:
+        The pooled array of shape (N, C, Ho, Wo), same dtype and array module as ``x``.
+    """
+    check_input(x)
+    k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
+    xpad = _pad(array_module(x), x, p, 0)
+    y = _window(xpad, 0, 0, s, out).copy()
+    for a in range(k[0]):
+        for b in range(k[1]):
+            if a or b:
+                y += _window(xpad, a, b, s, out)
+    y /= k[0] * k[1]
+    return y
+
+
+def avg_pool2d_adjoint(
+    gy, input_hw: tuple[int, int], kernel_size: IntPair, stride: IntPair | None, padding: IntPair
+):
+    """Adjoint (transpose) of :func:`avg_pool2d` in its input: the gradient of the input.
+
+    Args:
+        gy: Array of the output's shape (N, C, Ho, Wo).
+        input_hw: ``(H, W)`` of the pooled input.
+        kernel_size: As in :func:`avg_pool2d`.
+        stride: As in :func:`avg_pool2d`.
+        padding: As in :func:`avg_pool2d`.
+
+    Returns:
+        ``gx`` of shape (N, C, H, W) with ``<avg_pool2d(x), gy> == <x, gx>`` for every ``x``.
+    """
+    check_input(gy, "gy")
+    k, s, p, out = pool_geometry(input_hw, kernel_size, stride, padding)
+    check_output_shape(gy, out)
+    (h, w), xp = as_pair(tuple(input_hw), "input_hw"), array_module(gy)
+    g = gy / (k[0] * k[1])
+    gpad = xp.zeros(gy.shape[:2] + (h + 2 * p[0], w + 2 * p[1]), dtype=gy.dtype)
+    for a in range(k[0]):
+        for b in range(k[1]):
+            view = _window(gpad, a, b, s, out)
+            view += g
+    return xp.ascontiguousarray(gpad[:, :, p[0] : p[0] + h, p[1] : p[1] + w])
+
+
+def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
+    """Max pooling with indices, as ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
+
+    Padding counts as ``-inf`` and is never chosen; among equal maxima the first in row-major
+    order wins, and a NaN counts as the largest value.
+
+    Args:
+        x: Input of shape (N, C, H, W), float32 or float64.
+        kernel_size: Window size, an int or ``(kh, kw)``.
+        stride: Window step, an int or ``(sh, sw)``; ``None`` means ``kernel_size``.
+        padding: ``-inf`` padding on each side, an int or ``(ph, pw)``.
+
+    Returns:
+        ``(y, idx)``: the maxima (N, C, Ho, Wo) in ``x``'s dtype and their int64 flat indices
+        ``h*W + w`` in the (unpadded) input plane.
+    """
+    check_input(x)
+    k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
+    xp, width = array_module(x), x.shape[3]
+    xpad = _pad(xp, x, p, float("-inf"))
+    # Flat input index of each window's top-left corner (it may lie in the padding).
+    rows = xp.arange(out[0], dtype=xp.int64)[:, None] * s[0] - p[0]
+    cols = xp.arange(out[1], dtype=xp.int64) * s[1] - p[1]
+    corner = rows * width + cols
+    # Start from -inf at the first real element: an all -inf window points there, as in PyTorch.
+    best = xp.full(x.shape[:2] + out, float("-inf"), dtype=x.dtype)
+    idx = xp.empty(x.shape[:2] + out, dtype=xp.int64)
+    idx[...] = xp.maximum(rows, 0) * width + xp.maximum(cols, 0)
+    for a in range(k[0]):
+        for b in range(k[1]):
+            v = _window(xpad, a, b, s, out)
+            # v > best, or v is NaN; never once best is NaN. Strict, so the first maximum wins.
+            better = ~(v <= best) & (best == best)
+            xp.copyto(best, v, where=better)
+            xp.copyto(idx, xp.broadcast_to(corner + (a * width + b), idx.shape), where=better)
+    return best, idx
+
+
+def max_pool2d_scatter(gy, idx, input_hw: tuple[int, int]):
+    """Scatter-add ``gy`` to the argmax positions: the input-gradient of :func:`max_pool2d`.
+
+    ``idx`` is not range-checked here (a check would cost a device synchronisation): it must
+    come from :func:`max_pool2d` on an input of size ``input_hw``.
+
+    Args:
+        gy: Array of shape (N, C, Ho, Wo).
+        idx: Flat indices ``h*W + w`` of the same shape, as returned by :func:`max_pool2d`.
+        input_hw: ``(H, W)`` of the pooled input.
+
+    Returns:
+        ``gx`` (N, C, H, W) with ``gx[n, c].flat[idx[n, c, i, j]] += gy[n, c, i, j]``.
+    """
+    check_input(gy, "gy")
+    check_idx(idx, gy.shape)
+    (h, w), xp = as_pair(tuple(input_hw), "input_hw"), array_module(gy)
+    gx = xp.zeros(gy.shape[:2] + (h, w), dtype=gy.dtype)
+    xp.add.at(gx.reshape(-1), _global_index(xp, idx, h * w).reshape(-1), gy.reshape(-1))
+    return gx
+
+
+def max_pool2d_gather(gx, idx):
+    """Gather ``gx`` at the argmax positions: the adjoint of :func:`max_pool2d_scatter`.
+
+    ``idx`` is not range-checked here (a check would cost a device synchronisation).
+
+    Args:
+        gx: Array of shape (N, C, H, W).
+        idx: Flat indices ``h*W + w`` of shape (N, C, Ho, Wo).
+
+    Returns:
+        ``y`` (N, C, Ho, Wo) with ``y[n, c, i, j] = gx[n, c].flat[idx[n, c, i, j]]``.
+    """
+    check_input(gx, "gx")
+    check_idx(idx, gx.shape[:2] + idx.shape[2:])
+    xp = array_module(gx)
+    flat = xp.ascontiguousarray(gx).reshape(-1)
+    return flat[_global_index(xp, idx, gx.shape[2] * gx.shape[3])]
+
+
+def _global_index(xp, idx, plane_size: int):
+    """Turn per-plane flat indices (N, C, Ho, Wo) into indices of the whole flattened array."""
+    n, c = idx.shape[:2]
+    offsets = xp.arange(n * c, dtype=xp.int64).reshape(n, c, 1, 1) * plane_size
+    return offsets + idx
