@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tinyexit.evaluate_dynamic import (
+from tinyexit.evaluate.budgeted import (
     anytime_accuracy,
     assign_exits,
     default_qs,

@@ -42,7 +42,7 @@ def exit_shares(q: float, num_exits: int) -> np.ndarray:
         float64 ``(K,)`` summing to 1.
     """
     if not q > 0 or not math.isfinite(q):
-        raise ValueError(f"q must be a positive finite number, got {q}")
+        raise ValueError(f"the budget q must be a positive finite number, got {q}")
     if num_exits < 1:
         raise ValueError(f"num_exits must be at least 1, got {num_exits}")
     logits = np.arange(1, num_exits + 1) * math.log(q)

@@ -2,19 +2,14 @@
 
 Exit k gets a share p_k ∝ q^k of the meta batch (k = 1..K). Exits 1..K−1 in turn take their
 floor(n·p_k) most confident samples among those not taken yet; the last exit takes the rest.
+The shares are those of budgeted-batch evaluation (``tinyexit.evaluate.exit_shares``).
 This mirrors early exiting at test time: easy (confident) samples leave early, hard ones go deep.
 """
 from __future__ import annotations
 
 import numpy as np
 
-
-def exit_shares(q: float, num_exits: int) -> np.ndarray:
-    """p_k = q^k / Σ_j q^j for k = 1..K."""
-    if q <= 0:
-        raise ValueError(f"the budget q must be positive, got {q}")
-    p = float(q) ** np.arange(1, num_exits + 1)
-    return p / p.sum()
+from ..evaluate.budgeted import exit_shares
 
 
 def allocate(confidences: np.ndarray, q: float) -> list[np.ndarray]:

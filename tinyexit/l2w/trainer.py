@@ -10,6 +10,7 @@ from ..autograd.tensor import Tensor
 from ..backend import array_module
 from ..ops import softmax
 from ..optim import Optimizer
+from ..training.baseline import as_batch
 from .allocation import allocate
 from .losses import allocated_loss, loss_matrix, weighted_loss
 from .wpn import WeightPredictionNet
@@ -67,10 +68,11 @@ class L2WTrainer:
         Returns:
             dict with ``loss`` (mean real weighted loss), ``meta_loss`` (mean meta loss, or None when
             no meta step ran), ``exit_losses`` (mean loss per exit), ``losses`` and ``weights`` (the
-            (B, K) loss matrix and the weights applied, as NumPy) and ``allocation`` (meta samples
-            per exit).
+            (B, K) loss matrix and the weights applied, as NumPy), ``allocation`` (meta samples
+            per exit) and ``correct`` (training samples the last exit got right).
         """
-        images, labels = self._as_batch(images, labels)
+        images, labels = as_batch(self.model, images, labels)
+        self.model.train()
         n = len(labels)
         if n < 2:
             raise ValueError(f"an L2W step splits the batch in two halves and needs at least 2 samples, got {n}")
@@ -87,6 +89,7 @@ class L2WTrainer:
             "losses": np.concatenate([p["losses"] for p in parts]),
             "weights": np.concatenate([p["weights"] for p in parts]),
             "allocation": np.sum([p["allocation"] for p in parts], axis=0).tolist(),
+            "correct": sum(p["correct"] for p in parts),
         }
 
     def _half_step(self, x_tr: Tensor, y_tr, x_me: Tensor, y_me, meta_step: bool) -> dict:
@@ -119,7 +122,8 @@ class L2WTrainer:
         real_loss.backward()
         self.optimizer.step()
         return {"loss": real_loss.item(), "meta_loss": meta_loss, "losses": losses.numpy().copy(),
-                "weights": w.numpy().copy(), "allocation": allocation}
+                "weights": w.numpy().copy(), "allocation": allocation,
+                "correct": int((logits[-1].numpy().argmax(1) == y_tr).sum())}
 
     def meta_loss(self, losses: Tensor, conf: Tensor, x_me: Tensor, y_me) -> tuple[Tensor, list]:
         """L_meta(θ̂(φ)) as a tensor differentiable in the WPN parameters φ, and the allocation used.
@@ -160,13 +164,3 @@ class L2WTrainer:
             ramp = ramp[::-1] if self.weighting == "fixed_decreasing" else ramp
         xp = array_module(losses.data)
         return Tensor._make(xp.broadcast_to(xp.asarray(ramp, dtype=losses.dtype), losses.shape))
-
-    def _as_batch(self, images, labels):
-        device = next(iter(self.model.parameters())).device
-        if not isinstance(images, Tensor):
-            images = Tensor(np.asarray(images)).to(device)
-        labels = labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
-        if images.ndim < 2 or labels.shape != (images.shape[0],):
-            raise ValueError(f"images {images.shape} and labels {labels.shape} do not match: expected "
-                             f"(N, ...) and (N,)")
-        return images, labels

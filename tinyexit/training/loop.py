@@ -1,0 +1,56 @@
+"""The epoch loop shared by baseline and L2W training, with a one-line progress display."""
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    """A carriage-return progress line: step, loss, accuracy, images per second."""
+
+    def __init__(self, total: int, label: str, stream=sys.stderr, enabled: bool = True):
+        self.total, self.label, self.stream, self.enabled = total, label, stream, enabled
+        self.start = time.perf_counter()
+
+    def update(self, step: int, images: int, loss: float, accuracy: float) -> None:
+        if not self.enabled:
+            return
+        rate = images / max(time.perf_counter() - self.start, 1e-9)
+        width = 20
+        filled = int(width * step / max(self.total, 1))
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {step}/{self.total} "
+                          f"loss {loss:.3f} acc {accuracy:.1f}% {rate:.0f} img/s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def train_epoch(trainer, loader, schedule=None, label: str = "train", progress: bool = True,
+                max_steps: int | None = None) -> dict:
+    """Run ``trainer.step`` over one epoch of ``loader``; step the schedule every iteration.
+
+    Returns:
+        dict with the mean ``loss``, last-exit training ``accuracy`` (percent), ``images``, ``seconds``
+        and ``images_per_s``, and the last step's output under ``last``.
+    """
+    total = len(loader) if max_steps is None else min(len(loader), max_steps)
+    bar = Progress(total, label, enabled=progress)
+    loss_sum = correct = seen = 0
+    start = time.perf_counter()
+    out: dict = {}
+    for step, (images, labels) in enumerate(loader, 1):
+        out = trainer.step(images, labels)
+        if schedule is not None:
+            schedule.step()
+        n = len(labels)
+        loss_sum, correct, seen = loss_sum + out["loss"] * n, correct + out["correct"], seen + n
+        bar.update(step, seen, loss_sum / seen, 100.0 * correct / seen)
+        if step >= total:
+            break
+    bar.close()
+    seconds = time.perf_counter() - start
+    return {"loss": loss_sum / max(seen, 1), "accuracy": 100.0 * correct / max(seen, 1), "images": seen,
+            "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9), "last": out}
