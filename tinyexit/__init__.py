@@ -10,6 +10,6 @@ from .ops import (abs, amax, amin, argmax, argmin, broadcast_to, cat, clamp, exp
                   max, maximum, mean, min, minimum, permute, relu, reshape, sigmoid, softmax, sqrt, squeeze, stack,
                   sum, tanh, transpose, unsqueeze, var, where)
 
-from . import l2w, nn, optim
+from . import evaluate, l2w, models, nn, optim
 
 __version__ = "0.1.0"

@@ -1,21 +1,83 @@
-"""Command line: ``python -m tinyexit demo``."""
+"""Command line: ``python -m tinyexit demo | train | eval``."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+
+from .experiment import DATASETS, METHODS, RunConfig
+
+
+def _train_parser(sub) -> None:
+    d = RunConfig()
+    p = sub.add_parser("train", help="train a multi-exit network (baseline or L2W), then evaluate it",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--arch", default=d.arch, help="model preset (msdnet5, msdnet7, ranet6 or a small variant)")
+    p.add_argument("--data", default=d.data, choices=DATASETS)
+    p.add_argument("--data-root", default=None, help="folder holding CIFAR (else $TINYEXIT_DATA, else ~/.tinyexit/data)")
+    p.add_argument("--long-tail", type=float, default=None, help="imbalance factor of a long-tailed subset (e.g. 100)")
+    p.add_argument("--method", default=d.method, choices=METHODS)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--q", type=float, default=d.q, help="L2W meta-data allocation budget")
+    p.add_argument("--delta", type=float, default=d.delta, help="L2W weight perturbation size")
+    p.add_argument("--meta-lr", type=float, default=d.meta_lr, help="WPN Adam learning rate")
+    p.add_argument("--meta-interval", type=int, default=d.meta_interval, help="meta step every this many batches")
+    p.add_argument("--wpn-hidden", type=int, default=d.wpn_hidden)
+    p.add_argument("--wpn-input", default=d.wpn_input, choices=("loss", "confidence", "both"))
+    p.add_argument("--weighting", default=d.weighting,
+                   choices=("wpn", "frozen", "fixed_increasing", "fixed_decreasing", "selection"),
+                   help="L2W or one of the paper's ablations")
+    p.add_argument("--meta-objective", default=d.meta_objective, choices=("allocated", "vanilla"))
+    p.add_argument("--val-size", type=int, default=d.val_size, help="held-out images for the exit thresholds")
+    p.add_argument("--train-subset", type=int, default=None, help="train on this many images only")
+    p.add_argument("--test-subset", type=int, default=None, help="evaluate on this many test images only")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pkl, metrics.json, plots")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tinyexit", description="tinyexit: L2W from scratch")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train a small multi-exit network on synthetic data (no download)")
-    demo.add_argument("--epochs", type=int, default=3)
-    demo.add_argument("--n-train", type=int, default=4000)
+    demo = sub.add_parser("demo", help="baseline vs L2W on a small network, a few minutes on a CPU")
+    demo.add_argument("--epochs", type=int, default=None)
+    demo.add_argument("--n-train", type=int, default=None)
+    _train_parser(sub)
+    ev = sub.add_parser("eval", help="evaluate a checkpoint: metrics.json and plots")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--out", default=None, help="folder for metrics.json and plots (default: the checkpoint's)")
+    ev.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    from pathlib import Path
+
+    from . import experiment
     if args.command == "demo":
         from .demo import run
 
-        run(epochs=args.epochs, n_train=args.n_train)
+        run(**{k: v for k, v in (("epochs", args.epochs), ("n_train", args.n_train)) if v is not None})
+    elif args.command == "train":
+        fields = {f.name for f in dataclasses.fields(RunConfig)}
+        values = {k: v for k, v in vars(args).items() if k in fields}
+        cfg = RunConfig(**values, augment=not args.no_augment)
+        run = experiment.train(cfg, args.out, resume=args.resume, progress=sys.stderr.isatty(),
+                               max_steps=args.max_steps)
+        experiment.evaluate(run, args.out)
+    elif args.command == "eval":
+        run = experiment.load_run(args.checkpoint, args.data_root)
+        experiment.evaluate(run, args.out or Path(args.checkpoint).parent)
     return 0
 
 

@@ -1,0 +1,161 @@
+"""Benchmark the 2-D convolution kernels against PyTorch CPU and the NumPy reference.
+
+Usage::
+
+    python bench/kernels.py [--repeat R] [--rounds K] [--threads 2]
+
+Times conv2d (forward), conv2d_input_grad and conv2d_weight_grad in float32 on batch-64 layers
+of the CIFAR networks, for our Numba kernels (``cpu``), the NumPy reference and PyTorch CPU
+(``F.conv2d`` and ``aten.convolution_backward`` on NCHW-contiguous tensors, the layout our API
+takes), all in the same process with the same number of threads. Each time is the median of
+``rounds * repeat`` calls after a warm-up; the rounds go over all implementations in turn, so a
+noisy neighbour slows every column alike. Prints a markdown table and the geometric mean over
+the shapes of the ratio ours/torch of forward + input grad + weight grad.
+
+PyTorch is optional (its columns are left out when it is missing); the library never imports it.
+OpenBLAS reads ``OPENBLAS_CORETYPE`` when NumPy loads, so set it in the environment, not here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+# (N, Cin, H, W, Cout, k, stride, pad)
+SHAPES = [
+    (64, 3, 32, 32, 16, 3, 1, 1),
+    (64, 16, 32, 32, 16, 3, 1, 1),
+    (64, 48, 16, 16, 24, 3, 2, 1),
+    (64, 96, 16, 16, 48, 1, 1, 0),
+    (64, 96, 8, 8, 96, 3, 1, 1),
+    (64, 192, 8, 8, 48, 3, 1, 1),
+]
+OPS = ("forward", "input grad", "weight grad")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every library")
+    return parser.parse_args(argv)
+
+
+def set_threads(threads: int) -> None:
+    """Fix the thread count of every pool; must run before NumPy, Numba or torch load."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def ops_of(mod, x, w, gy, stride, pad):
+    """The three kernels of a backend module as zero-argument callables."""
+    hw, khw = x.shape[2:], w.shape[2:]
+    return (
+        lambda: mod.conv2d(x, w, stride, pad),
+        lambda: mod.conv2d_input_grad(gy, w, hw, stride, pad),
+        lambda: mod.conv2d_weight_grad(x, gy, khw, stride, pad),
+    )
+
+
+def torch_ops(torch, x, w, gy, stride, pad):
+    """PyTorch's forward, input gradient and weight gradient on NCHW tensors."""
+    tx, tw, tg = (torch.from_numpy(a) for a in (x, w, gy))
+    back = torch.ops.aten.convolution_backward
+    args = ([stride, stride], [pad, pad], [1, 1], False, [0, 0], 1)
+    return (
+        lambda: torch.nn.functional.conv2d(tx, tw, stride=stride, padding=pad),
+        lambda: back(tg, tx, tw, None, *args, [True, False, False]),
+        lambda: back(tg, tx, tw, None, *args, [False, True, False]),
+    )
+
+
+def time_calls(fn, repeat: int) -> list[float]:
+    """Call ``fn`` once to warm up, then ``repeat`` times; return the times in ms."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    from tinyexit.backend.cpu import conv as cpu_conv
+    from tinyexit.backend.reference import conv as ref_conv
+
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+
+    import numba
+
+    print(
+        f"numpy {np.__version__}, numba {numba.__version__}, "
+        f"torch {torch.__version__ if torch else 'missing'}; threads {args.threads}; "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(auto)')}; float32; "
+        f"median of {args.rounds}x{args.repeat} calls\n"
+    )
+    head = "| N,Cin,H,W,Cout,k,s,p | op | ours ms | ref ms |"
+    rule = "|---|---|---:|---:|"
+    if torch:
+        head += " torch ms | ours/torch | ours/ref | GF/s ours | GF/s torch |"
+        rule += "---:|---:|---:|---:|---:|"
+    else:
+        head += " ours/ref | GF/s ours |"
+        rule += "---:|---:|"
+    print(head)
+    print(rule)
+
+    rng = np.random.default_rng(0)
+    ratios = []
+    for shape in SHAPES:
+        n, c, h, wd, o, k, s, p = shape
+        ho, wo = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
+        x = rng.standard_normal((n, c, h, wd), dtype=np.float32)
+        w = rng.standard_normal((o, c, k, k), dtype=np.float32)
+        gy = rng.standard_normal((n, o, ho, wo), dtype=np.float32)
+        impls = {"ours": ops_of(cpu_conv, x, w, gy, s, p), "ref": ops_of(ref_conv, x, w, gy, s, p)}
+        if torch:
+            impls["torch"] = torch_ops(torch, x, w, gy, s, p)
+        samples = {name: [[] for _ in OPS] for name in impls}
+        for _ in range(args.rounds):
+            for name, fns in impls.items():
+                for i, fn in enumerate(fns):
+                    samples[name][i] += time_calls(fn, args.repeat)
+        ms = {name: [float(np.median(t)) for t in ts] for name, ts in samples.items()}
+        gflop = 2.0 * n * o * ho * wo * c * k * k / 1e9
+        label = ",".join(map(str, shape))
+        for i, op in enumerate(OPS + ("total",)):
+            pick = (lambda v: sum(v)) if op == "total" else (lambda v, i=i: v[i])
+            ours, ref = pick(ms["ours"]), pick(ms["ref"])
+            flops = gflop * (3 if op == "total" else 1)
+            row = f"| {label} | {op} | {ours:.2f} | {ref:.2f} |"
+            if torch:
+                tt = pick(ms["torch"])
+                row += (
+                    f" {tt:.2f} | {ours / tt:.2f} | {ours / ref:.3f} |"
+                    f" {flops / ours * 1e3:.0f} | {flops / tt * 1e3:.0f} |"
+                )
+                if op == "total":
+                    ratios.append(ours / tt)
+            else:
+                row += f" {ours / ref:.3f} | {flops / ours * 1e3:.0f} |"
+            print(row, flush=True)
+    if ratios:
+        geo = float(np.exp(np.mean(np.log(ratios))))
+        print(f"\ngeometric mean over shapes of ours/torch (forward + input grad + weight grad): "
+              f"{geo:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Raw-array convolution kernels: the CPU (Numba) and GPU (array-module, run here with NumPy)
+backends against the NumPy reference, the adjoint identities, and PyTorch where it imports."""
+import numpy as np
+import pytest
+
+from tinyexit.backend.cpu import conv as cpu_conv
+from tinyexit.backend.gpu import conv as gpu_conv
+from tinyexit.backend.reference import conv as ref_conv
+
+BACKENDS = {"reference": ref_conv, "cpu": cpu_conv, "gpu-numpy": gpu_conv}
+FAST = {"cpu": cpu_conv, "gpu-numpy": gpu_conv}
+
+# (N, C, H, W, O, (kh, kw), stride, padding): odd sizes, 1x1/2x2/3x3 kernels, strides 1 and 2.
+CASES = [
+    (2, 3, 7, 9, 4, (3, 3), 1, 1),
+    (3, 5, 7, 9, 2, (3, 3), 2, 1),
+    (2, 5, 7, 9, 4, (3, 3), 2, 0),
+    (2, 1, 7, 9, 3, (1, 1), 1, 0),
+    (3, 4, 9, 7, 5, (1, 1), 2, 0),
+    (2, 4, 7, 9, 3, (1, 1), 1, 1),
+    (2, 2, 8, 6, 3, (2, 2), 2, 0),
+    (3, 3, 7, 9, 2, (2, 2), 1, 1),
+    (2, 3, 8, 8, 2, (3, 3), 2, 0),  # the last input row and column touch no window
+    (2, 4, 7, 9, 3, (3, 2), (2, 1), (1, 0)),
+    (2, 3, 3, 3, 2, (3, 3), 1, 0),  # a 1x1 output
+]
+IDS = [f"n{c[0]}c{c[1]}-{c[2]}x{c[3]}-o{c[4]}-k{c[5][0]}{c[5][1]}-s{c[6]}-p{c[7]}" for c in CASES]
+
+
+def _data(case, dtype, seed=0):
+    """Random x, w and an output gradient gy for a case."""
+    n, c, h, w, o, khw, stride, padding = case
+    rng = np.random.default_rng(seed)
+    ho, wo = ref_conv.conv_output_size((h, w), khw, stride, padding)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c) + khw).astype(dtype)
+    gy = rng.standard_normal((n, o, ho, wo)).astype(dtype)
+    return x, wt, gy
+
+
+def _all_three(mod, case, x, w, gy):
+    """Return conv2d, its input gradient and its weight gradient computed by ``mod``."""
+    stride, padding = case[6], case[7]
+    return (
+        mod.conv2d(x, w, stride, padding),
+        mod.conv2d_input_grad(gy, w, x.shape[2:], stride, padding),
+        mod.conv2d_weight_grad(x, gy, w.shape[2:], stride, padding),
+    )
+
+
+def _close(actual, desired, rtol):
+    """Relative tolerance, with an absolute floor scaled to the result for entries near 0."""
+    atol = rtol * max(1.0, float(np.abs(desired).max()))
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("name", FAST)
+def test_matches_reference(name, case, dtype):
+    x, w, gy = _data(case, dtype)
+    expected = _all_three(ref_conv, case, x, w, gy)
+    for got, want in zip(_all_three(FAST[name], case, x, w, gy), expected):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert got.flags.c_contiguous
+        _close(got, want, 1e-10 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("batched", [False, True], ids=["one-matmul", "per-sample"])
+@pytest.mark.parametrize("chunk", [1, 2], ids=["chunk1", "chunk2"])
+def test_cpu_chunks_and_matmul_paths(monkeypatch, case, batched, chunk):
+    # the CPU kernels walk the batch in chunks (here 1 or 2 samples, so that the last chunk of
+    # 3 is partial) and pick per-sample matmuls on large maps: exercise every combination
+    x, w, gy = _data(case, np.float64)
+    ho, wo = ref_conv.conv_output_size(x.shape[2:], w.shape[2:], case[6], case[7])
+    per_sample = ho * wo * w[0].size * x.itemsize
+    monkeypatch.setattr(cpu_conv, "CHUNK_BYTES", chunk * per_sample)
+    monkeypatch.setattr(cpu_conv, "BATCHED_MIN_PIXELS", 1 if batched else ho * wo + 1)
+    expected = _all_three(ref_conv, case, x, w, gy)
+    for got, want in zip(_all_three(cpu_conv, case, x, w, gy), expected):
+        _close(got, want, 1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("name", BACKENDS)
+def test_adjoint_identities(name, case):
+    # <conv2d(x, w), g> == <x, conv2d_input_grad(g, w)> == <w, conv2d_weight_grad(x, g)>
+    x, w, gy = _data(case, np.float64, seed=1)
+    y, gx, gw = _all_three(BACKENDS[name], case, x, w, gy)
+    lhs = np.vdot(y, gy)
+    np.testing.assert_allclose(np.vdot(x, gx), lhs, rtol=1e-10)
+    np.testing.assert_allclose(np.vdot(w, gw), lhs, rtol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("name", BACKENDS)
+def test_matches_torch(name, case):
+    torch = pytest.importorskip("torch")
+    x, w, gy = _data(case, np.float64, seed=2)
+    stride, padding = case[6], case[7]
+    tx, tw, tg = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(gy)
+    expected = (
+        torch.nn.functional.conv2d(tx, tw, stride=stride, padding=padding),
+        torch.nn.grad.conv2d_input(x.shape, tw, tg, stride=stride, padding=padding),
+        torch.nn.grad.conv2d_weight(tx, w.shape, tg, stride=stride, padding=padding),
+    )
+    for got, want in zip(_all_three(BACKENDS[name], case, x, w, gy), expected):
+        _close(got, want.numpy(), 1e-10)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_float32_stays_float32(name):
+    case = CASES[1]
+    x, w, gy = _data(case, np.float32)
+    for out in _all_three(BACKENDS[name], case, x, w, gy):
+        assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_non_contiguous_inputs(name):
+    case = CASES[0]
+    x, w, gy = _data(case, np.float64)
+    expected = _all_three(ref_conv, case, x, w, gy)
+    # the same values, seen through transposed and strided views
+    xv = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    wv = np.repeat(w, 2, axis=0)[::2]
+    gv = np.asfortranarray(gy)
+    assert not (xv.flags.c_contiguous or wv.flags.c_contiguous or gv.flags.c_contiguous)
+    for got, want in zip(_all_three(BACKENDS[name], case, xv, wv, gv), expected):
+        assert got.flags.c_contiguous
+        _close(got, want, 1e-10)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_impossible_shapes_raise(name):
+    mod = BACKENDS[name]
+    x, w = np.zeros((2, 3, 4, 4)), np.zeros((5, 3, 7, 7))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        mod.conv2d(x, w, 1, 1)
+    with pytest.raises(ValueError, match="channels"):
+        mod.conv2d(x, np.zeros((5, 2, 3, 3)), 1, 1)
+    with pytest.raises(ValueError, match="stride"):
+        mod.conv2d(x, np.zeros((5, 3, 3, 3)), 0, 1)
+    with pytest.raises(ValueError, match="output gradient has shape"):
+        mod.conv2d_input_grad(np.zeros((2, 5, 3, 3)), np.zeros((5, 3, 3, 3)), (4, 4), 1, 1)
+    with pytest.raises(ValueError, match="output gradient has shape"):
+        mod.conv2d_weight_grad(x, np.zeros((2, 5, 3, 3)), (3, 3), 1, 1)

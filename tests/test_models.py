@@ -1,0 +1,225 @@
+"""MSDNet and RANet: the paper's configurations, their per-exit counts, presets, traps and gradients."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tinyexit as te
+from tinyexit.models import MSDNet, RANet, count_ops, create, list_presets
+from tinyexit.models.ranet import FusionBlock
+
+F = te.nn.functional
+
+# DESIGN.md section 5, CIFAR-100: Mul-Adds (M), params (M) per exit, and the params tolerance
+TABLE = {
+    "msdnet5": ([6.86, 14.35, 27.54, 41.71, 58.48], [0.30, 0.65, 1.02, 1.49, 2.08], 0.01),
+    "msdnet7": ([6.86, 14.35, 27.29, 48.45, 76.43, 108.9, 137.3], [0.30, 0.65, 1.11, 1.73, 2.38, 3.05, 4.00], 0.01),
+    "ranet6": ([8.37, 21.79, 32.88, 41.57, 53.28, 58.99], [0.36, 0.90, 1.30, 1.80, 2.19, 2.62], 0.01),
+}
+MUL_ADDS_RTOL = {"msdnet5": 0.005, "msdnet7": 0.01, "ranet6": 0.005}
+SMALL = [name for name in list_presets() if name not in TABLE]
+
+TINY_MSDNET = dict(n_blocks=2, step_mode="lin_grow", step=1, base=1, n_channels=2, growth_rate=2,
+                   gr_factor=[1, 2, 4], bn_factor=[1, 2, 4], prune="max", reduction=0.5, head_channels=4)
+TINY_RANET = dict(n_blocks=1, block_step=1, step=1, step_mode="even", n_channels=2, growth_rate=4,
+                  scale_list=[1, 2, 3], gr_factor=[2, 1, 1], bn_factor=[2, 1, 1], compress_factor=0.25,
+                  reduction=0.5, head_channels=4)
+
+
+def _images(n: int, dtype=np.float32, seed: int = 0) -> te.Tensor:
+    return te.tensor(np.random.default_rng(seed).standard_normal((n, 3, 32, 32)), dtype=dtype)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_paper_config_counts_match_the_table(name):
+    mul_adds, params, params_rtol = TABLE[name]
+    counts = count_ops(create(name, num_classes=100))
+    assert len(counts.mul_adds) == len(counts.params) == len(mul_adds)
+    np.testing.assert_allclose(np.array(counts.mul_adds) / 1e6, mul_adds, rtol=MUL_ADDS_RTOL[name])
+    np.testing.assert_allclose(np.array(counts.params) / 1e6, params, rtol=params_rtol)
+    for ours, table in zip(counts.mul_adds, mul_adds):  # every Mul-Adds entry agrees to the table's digits
+        digits = len(str(table).split(".")[1])
+        assert round(ours / 1e6, digits) == table
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_cifar10_differs_only_in_the_linear_layers(name):
+    c10, c100 = count_ops(create(name, num_classes=10)), count_ops(create(name, num_classes=100))
+    per_head = (128 + 1) * 90
+    assert per_head == 11_610
+    for k in range(len(c10.params)):
+        assert c100.params[k] - c10.params[k] == per_head * (k + 1)
+        assert c100.mul_adds[k] - c10.mul_adds[k] == per_head * (k + 1)
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_paper_config_forward_gives_one_logit_tensor_per_exit(name):
+    model = create(name, num_classes=100)
+    logits = model(_images(2))
+    assert isinstance(logits, list) and len(logits) == len(TABLE[name][0]) == model.num_exits
+    for out in logits:
+        assert out.shape == (2, 100) and np.isfinite(out.numpy()).all()
+
+
+def test_counted_params_of_the_last_exit_are_all_parameters():
+    for name in ("msdnet5", "ranet6"):
+        model = create(name)
+        assert count_ops(model).params[-1] == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_presets_train_forward_and_backward(name):
+    model = create(name, num_classes=10)
+    x, y = _images(4), np.array([0, 3, 9, 1])
+    logits = model(x)
+    assert len(logits) >= 3 and all(out.shape == (4, 10) for out in logits)
+    sum(F.cross_entropy(out, y) for out in logits).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, pname
+        assert p.grad.shape == p.shape and np.isfinite(p.grad.numpy()).all(), pname
+
+
+def test_presets_list_and_unknown_name():
+    assert {"msdnet5", "msdnet7", "ranet6"} <= set(list_presets()) and len(SMALL) >= 2
+    with pytest.raises(ValueError, match="valid names: .*msdnet5"):
+        create("resnet50")
+
+
+def test_overrides_and_string_factors():
+    model = create("msdnet4_tiny", num_classes=3, head_channels=8)
+    assert model.classifier[0].linear.weight.shape == (3, 8)
+    a = MSDNet(10, **dict(TINY_MSDNET, gr_factor="1-2-4", bn_factor="1-2-4"))
+    b = MSDNet(10, **TINY_MSDNET)
+    assert [(n, p.shape) for n, p in a.named_parameters()] == [(n, p.shape) for n, p in b.named_parameters()]
+    with pytest.raises(ValueError, match="gr_factor"):
+        MSDNet(10, **dict(TINY_MSDNET, gr_factor="1-x-4"))
+
+
+def test_parameter_names_follow_the_reference_code():
+    names = {n for n, _ in create("msdnet5").named_parameters()}
+    assert {"blocks.0.0.layers.0.net.0.weight", "blocks.0.1.layers.1.conv_down.net.3.weight",
+            "classifier.4.m.1.net.1.bias", "classifier.4.linear.weight"} <= names
+    names = {n for n, _ in create("ranet6").named_parameters()}
+    assert {"FirstLayer.layers.2.net.0.weight", "scale_flows.1.0.layers.1.conv_up.net.0.weight",
+            "scale_flows.2.3.conv_last.net.0.weight", "scale_flows.2.5.layers.11.conv_normal.net.3.weight",
+            "classifier.5.linear.bias"} <= names
+
+
+def test_initialisation_follows_the_reference():
+    model = create("msdnet5")
+    w = model.classifier[0].m[1].net[0].weight.numpy()  # 128 x 128 x 3 x 3
+    assert abs(w.std() / math.sqrt(2 / (9 * 128)) - 1) < 0.05 and abs(w.mean()) < 5e-3
+    for m in model.modules():
+        if isinstance(m, te.nn.BatchNorm2d):
+            assert (m.weight.numpy() == 1).all() and (m.bias.numpy() == 0).all()
+        if isinstance(m, te.nn.Linear):
+            assert (m.bias.numpy() == 0).all() and m.weight.numpy().std() > 0
+
+
+def test_ranet_one_layer_fusion_blocks_work():
+    for step_mode in ("lg", "even"):  # the reference code fails to build these
+        model = RANet(10, **dict(TINY_RANET, n_blocks=2, step_mode=step_mode))
+        fusion = [b for flow in model.scale_flows for b in flow if isinstance(b, FusionBlock)]
+        assert fusion and any(len(b.layers) == 1 for b in fusion)
+        assert [out.shape for out in model(_images(2))] == [(2, 10)] * model.num_exits
+
+
+def test_msdnet_odd_growth_is_a_clear_error():
+    with pytest.raises(ValueError, match="even"):
+        MSDNet(10, **dict(TINY_MSDNET, growth_rate=3, gr_factor=[1, 3, 4]))
+
+
+@pytest.mark.parametrize("factors", [[1, 2], [1, 2, 4, 4]])
+def test_msdnet_needs_an_8x8_coarsest_scale(factors):
+    with pytest.raises(ValueError, match="8x8"):
+        MSDNet(10, **dict(TINY_MSDNET, gr_factor=factors, bn_factor=factors))
+
+
+@pytest.mark.parametrize("scales", [[1, 2], [1, 2, 3, 4], [1, 3, 3]])
+def test_ranet_needs_an_8x8_coarsest_scale(scales):
+    factors = [1] * len(scales)
+    with pytest.raises(ValueError, match="8x8"):
+        RANet(10, **dict(TINY_RANET, scale_list=scales, gr_factor=factors, bn_factor=factors))
+
+
+def test_head_rejects_images_that_are_not_32x32():
+    model = MSDNet(10, **TINY_MSDNET)
+    with pytest.raises(ValueError, match="8x8"):
+        model(te.randn(1, 3, 64, 64))
+
+
+def test_other_invalid_configurations():
+    with pytest.raises(ValueError, match="step_mode"):
+        MSDNet(10, **dict(TINY_MSDNET, step_mode="lg"))
+    with pytest.raises(ValueError, match="prune"):
+        MSDNet(10, **dict(TINY_MSDNET, prune="avg"))
+    with pytest.raises(ValueError, match="one entry per scale"):
+        RANet(10, **dict(TINY_RANET, bn_factor=[2, 1]))
+    with pytest.raises(ValueError, match="channels"):  # floor(4 * 0.1) = 0 channels from the coarser flow
+        RANet(10, **dict(TINY_RANET, compress_factor=0.1))
+
+
+def test_counting_leaves_the_model_unchanged():
+    model = create("ranet4_tiny")
+    model.train()
+    model.classifier[1].eval()
+    modes = [m.training for m in model.modules()]
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    x = _images(3)
+    model.eval()
+    before = [out.numpy() for out in model(x)]
+    for m, mode in zip(model.modules(), modes):
+        m.training = mode
+    count_ops(model)
+    assert [m.training for m in model.modules()] == modes
+    assert all("forward" not in m.__dict__ for m in model.modules())
+    assert all(np.array_equal(v.numpy(), state[k]) for k, v in model.state_dict().items())
+    model.eval()
+    for a, b in zip(before, model(x)):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_count_rules_for_single_layers():
+    model = te.nn.Sequential(te.nn.Conv2d(3, 4, 3, 2, 1, bias=False), te.nn.BatchNorm2d(4), te.nn.ReLU(),
+                             te.nn.AvgPool2d(2), te.nn.Flatten(), te.nn.Linear(256, 5))
+    counts = count_ops(model)
+    conv, relu, pool, linear = 3 * 4 * 9 * 16 * 16, 4 * 16 * 16, 4 * 8 * 8 * 4, 256 * 5 + 5
+    assert counts.mul_adds == [conv + relu + pool + linear]
+    assert counts.params == [4 * 3 * 9 + 8 + 256 * 5 + 5]
+
+
+def _as_function_of(model, names, x):
+    """The network's exits as a function of the float64 parameters ``names`` (other parameters fixed)."""
+    params = dict(model.named_parameters())
+    inputs = [te.tensor(params[n].numpy().copy(), requires_grad=True, dtype=np.float64) for n in names]
+
+    def fn(*values):
+        return tuple(te.nn.functional_call(model, dict(zip(names, values)), x))
+    return fn, inputs
+
+
+@pytest.mark.parametrize("arch,kwargs,names", [
+    (MSDNet, TINY_MSDNET, ["blocks.0.0.layers.1.net.1.weight", "blocks.1.0.layers.0.conv_down.net.0.weight",
+                           "blocks.0.1.layers.1.conv_down.net.3.weight"]),
+    (RANet, TINY_RANET, ["FirstLayer.layers.1.net.1.weight", "scale_flows.1.0.layers.0.conv_up.net.0.weight",
+                         "scale_flows.2.0.layers.0.conv_normal.net.3.weight",
+                         "scale_flows.2.1.conv_last.net.1.weight"]),
+])
+def test_gradcheck_through_the_network(arch, kwargs, names):
+    te.manual_seed(1)
+    model = arch(3, **kwargs).double()  # train mode: batch norm uses batch statistics, as in L2W
+    fn, inputs = _as_function_of(model, names, _images(2, np.float64))
+    assert te.gradcheck(fn, inputs, eps=1e-7, atol=1e-6, rtol=1e-4)  # small eps: fewer ReLU kinks crossed
+
+
+@pytest.mark.parametrize("arch,kwargs,name", [
+    (MSDNet, TINY_MSDNET, "blocks.1.0.layers.0.conv_down.net.1.weight"),
+    (RANet, TINY_RANET, "scale_flows.1.0.layers.0.conv_up.net.1.weight"),
+])
+def test_gradgradcheck_through_the_network(arch, kwargs, name):
+    te.manual_seed(2)  # second order, as the meta-gradient of L2W needs
+    model = arch(3, **kwargs).double()
+    fn, inputs = _as_function_of(model, [name], _images(2, np.float64))
+    assert te.gradgradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)

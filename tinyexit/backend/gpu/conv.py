@@ -1,0 +1,123 @@
+"""2-D convolution kernels for the GPU: im2col plus one cuBLAS matmul, in the array-module idiom.
+
+The code only uses operations that NumPy and CuPy share (``xp = array_module(x)``), so it runs
+on CuPy arrays on a GPU and, unchanged, on NumPy arrays on a CPU-only machine, where the tests
+check it against the reference. CuPy is imported only through :mod:`tinyexit.backend`.
+
+The column matrix is channels-first, ``cols[(c, p, q), (n, i, j)]``, built by ``kh * kw``
+strided slice copies (one kernel launch each)::
+
+    forward      Y   (O, N*Ho*Wo) = w (O, C*kh*kw) @ cols
+    input grad   dcols            = w.T @ gy_cnhw (O, N*Ho*Wo)   then col2im (kh*kw slice adds)
+    weight grad  gw  (O, C*kh*kw) = gy_cnhw @ cols.T
+"""
+from __future__ import annotations
+
+from tinyexit.backend import array_module
+from tinyexit.backend.reference.conv import (
+    IntPair,
+    check_conv_shapes,
+    check_grad_shape,
+    pair,
+)
+
+
+def _windows(xpad, p: int, q: int, out_hw, stride):
+    """Return the strided view ``xpad[:, :, i*sh + p, j*sw + q]`` over all ``(i, j)``."""
+    (ho, wo), (sh, sw) = out_hw, stride
+    return xpad[:, :, p : p + sh * (ho - 1) + 1 : sh, q : q + sw * (wo - 1) + 1 : sw]
+
+
+def _im2col(x, kernel_hw, out_hw, stride, padding):
+    """Return ``cols`` of shape ``(C*kh*kw, N*Ho*Wo)`` with rows ``(c, p, q)``."""
+    xp = array_module(x)
+    (n, c), (kh, kw), (ph, pw) = x.shape[:2], kernel_hw, padding
+    xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = xp.empty((c, kh, kw, n) + tuple(out_hw), dtype=x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            # cols[c, p, q, n, i, j] = xpad[n, c, i*sh + p, j*sw + q]
+            cols[:, p, q] = _windows(xpad, p, q, out_hw, stride).transpose(1, 0, 2, 3)
+    return cols.reshape(c * kh * kw, -1)
+
+
+def _to_cnhw(a):
+    """Return ``a`` (N, O, H, W) as a C-contiguous ``(O, N*H*W)`` matrix."""
+    xp = array_module(a)
+    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(a.shape[1], -1)
+
+
+def conv2d(x, w, stride: IntPair, padding: IntPair):
+    """2-D convolution (cross-correlation, as in PyTorch) without bias or groups.
+
+    Args:
+        x: Input, ``(N, C, H, W)`` (CuPy or NumPy).
+        w: Weight, ``(O, C, kh, kw)``.
+        stride: Stride, an int or ``(sh, sw)``.
+        padding: Zero padding on each side, an int or ``(ph, pw)``.
+
+    Returns:
+        ``y`` of shape ``(N, O, Ho, Wo)``, C-contiguous.
+    """
+    xp = array_module(x)
+    out_hw = check_conv_shapes(x.shape, w.shape, stride, padding)
+    dtype = xp.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    cols = _im2col(x, w.shape[2:], out_hw, pair(stride), pair(padding))
+    y = xp.matmul(w.reshape(w.shape[0], -1), cols)  # (O, N*Ho*Wo)
+    y = y.reshape((w.shape[0], x.shape[0]) + out_hw)
+    return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+
+
+def conv2d_input_grad(gy, w, input_hw: tuple[int, int], stride: IntPair, padding: IntPair):
+    """Gradient of :func:`conv2d` with respect to its input (a transposed convolution).
+
+    Args:
+        gy: Gradient of the output, ``(N, O, Ho, Wo)``.
+        w: Weight, ``(O, C, kh, kw)``.
+        input_hw: The input size ``(H, W)``; rows and columns no window touches get 0.
+        stride: Stride, an int or ``(sh, sw)``.
+        padding: Zero padding on each side, an int or ``(ph, pw)``.
+
+    Returns:
+        ``gx`` of shape ``(N, C, H, W)``, C-contiguous.
+    """
+    xp = array_module(gy)
+    (h, wd), (ph, pw), s = input_hw, pair(padding), pair(stride)
+    (n, o), (_, c, kh, kw) = gy.shape[:2], w.shape
+    out_hw = check_conv_shapes((n, c, h, wd), w.shape, stride, padding)
+    check_grad_shape(gy.shape, (n, o) + out_hw)
+    dtype = xp.result_type(gy, w)
+    gy, w = gy.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    dcols = xp.matmul(w.reshape(o, -1).T, _to_cnhw(gy))  # (C*kh*kw, N*Ho*Wo)
+    dcols = dcols.reshape((c, kh, kw, n) + out_hw)
+    gxpad = xp.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=dtype)
+    for p in range(kh):
+        for q in range(kw):
+            # gxpad[n, c, i*sh + p, j*sw + q] += dcols[c, p, q, n, i, j]
+            _windows(gxpad, p, q, out_hw, s)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(gxpad[:, :, ph : ph + h, pw : pw + wd])
+
+
+def conv2d_weight_grad(x, gy, kernel_hw: tuple[int, int], stride: IntPair, padding: IntPair):
+    """Gradient of :func:`conv2d` with respect to its weight.
+
+    Args:
+        x: Input, ``(N, C, H, W)``.
+        gy: Gradient of the output, ``(N, O, Ho, Wo)``.
+        kernel_hw: The kernel size ``(kh, kw)``.
+        stride: Stride, an int or ``(sh, sw)``.
+        padding: Zero padding on each side, an int or ``(ph, pw)``.
+
+    Returns:
+        ``gw`` of shape ``(O, C, kh, kw)``, C-contiguous.
+    """
+    xp = array_module(x)
+    (kh, kw), (n, c), o = kernel_hw, x.shape[:2], gy.shape[1]
+    out_hw = check_conv_shapes(x.shape, (o, c, kh, kw), stride, padding)
+    check_grad_shape(gy.shape, (n, o) + out_hw)
+    dtype = xp.result_type(x, gy)
+    x, gy = x.astype(dtype, copy=False), gy.astype(dtype, copy=False)
+    cols = _im2col(x, (kh, kw), out_hw, pair(stride), pair(padding))
+    gw = xp.matmul(_to_cnhw(gy), cols.T)  # (O, C*kh*kw)
+    return xp.ascontiguousarray(gw.reshape(o, c, kh, kw))

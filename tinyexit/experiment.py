@@ -1,0 +1,230 @@
+"""A training run from one configuration: data, model, trainer, checkpoints, evaluation, metrics.json.
+
+Used by ``python -m tinyexit train/eval``, the demo and ``bench/reproduce.py``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import l2w, models, optim, plots
+from .autograd.creation import default_generator, manual_seed
+from .data import (BatchIterator, compute_mean_std, data_root, load_cifar, long_tailed_indices,
+                   synthetic_dataset, train_val_split)
+from .data.transforms import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from .evaluate import anytime_accuracy, dynamic_evaluate, predict_probs
+from .training import BaselineTrainer, load_checkpoint, module_state, save_checkpoint, train_epoch
+from .training.checkpoint import restore_rng, rng_state
+
+DATASETS = ("cifar10", "cifar100", "synthetic")
+METHODS = ("baseline", "l2w")
+CHECKPOINT = "checkpoint.pkl"
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything that defines a run; saved in its checkpoint and metrics."""
+
+    arch: str = "msdnet4_tiny"
+    data: str = "cifar10"
+    data_root: str | None = None
+    long_tail: float | None = None
+    method: str = "baseline"
+    epochs: int = 1
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    q: float = 0.75
+    delta: float = 0.8
+    meta_lr: float = 1e-4
+    meta_weight_decay: float = 1e-4
+    meta_interval: int = 1
+    wpn_hidden: int = 500
+    wpn_input: str = "loss"
+    weighting: str = "wpn"
+    meta_objective: str = "allocated"
+    val_size: int = 5000
+    train_subset: int | None = None
+    test_subset: int | None = None
+    augment: bool = True
+    seed: int = 0
+
+    def validate(self) -> RunConfig:
+        if self.data not in DATASETS:
+            raise ValueError(f"unknown dataset {self.data!r}: expected one of {DATASETS}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: expected one of {METHODS}")
+        if self.arch not in models.PRESETS:
+            raise ValueError(f"unknown architecture {self.arch!r}: expected one of {sorted(models.PRESETS)}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.method == "l2w" and self.batch_size < 4:
+            raise ValueError("L2W splits each batch in two halves: use a batch size of at least 4")
+        return self
+
+
+def load_data(cfg: RunConfig) -> dict:
+    """Train/validation/test arrays (uint8 images, int64 labels), class count and normalisation."""
+    if cfg.data == "synthetic":
+        n = cfg.train_subset or 4000
+        train = synthetic_dataset(n + cfg.val_size, seed=cfg.seed)
+        test = synthetic_dataset(cfg.test_subset or 1000, seed=cfg.seed + 1)
+        num_classes = 10
+        stats = compute_mean_std(train[0])
+    else:
+        root = data_root(cfg.data_root)
+        train, test = load_cifar(cfg.data, root=root, train=True), load_cifar(cfg.data, root=root, train=False)
+        num_classes = 10 if cfg.data == "cifar10" else 100
+        stats = (CIFAR10_MEAN, CIFAR10_STD) if cfg.data == "cifar10" else (CIFAR100_MEAN, CIFAR100_STD)
+    images, labels = train
+    if cfg.long_tail:
+        keep = long_tailed_indices(labels, cfg.long_tail, seed=cfg.seed, num_classes=num_classes)
+        images, labels = images[keep], labels[keep]
+    val_size = min(cfg.val_size, len(labels) // 10) if cfg.data != "synthetic" else cfg.val_size
+    train_idx, val_idx = train_val_split(len(labels), val_size, seed=cfg.seed)
+    if cfg.train_subset:
+        train_idx = train_idx[np.random.default_rng(cfg.seed).permutation(len(train_idx))[:cfg.train_subset]]
+        train_idx.sort()
+    test_images, test_labels = test
+    if cfg.test_subset:
+        test_images, test_labels = test_images[:cfg.test_subset], test_labels[:cfg.test_subset]
+    return {"train": (images[train_idx], labels[train_idx]), "val": (images[val_idx], labels[val_idx]),
+            "test": (test_images, test_labels), "num_classes": num_classes, "normalization": stats}
+
+
+class Run:
+    """The model, optimisers, schedule, trainer and loader of one run, restorable from a checkpoint."""
+
+    def __init__(self, cfg: RunConfig, data: dict):
+        self.cfg, self.data = cfg.validate(), data
+        manual_seed(cfg.seed)
+        self.model = models.create(cfg.arch, num_classes=data["num_classes"])
+        self.optimizer = optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        images, labels = data["train"]
+        self.loader = BatchIterator(images, labels, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                                    normalize=data["normalization"], drop_last=cfg.method == "l2w", seed=cfg.seed)
+        scheduled = [self.optimizer]
+        self.wpn = self.wpn_optimizer = None
+        if cfg.method == "l2w":
+            k = len(models.count_ops(self.model).mul_adds)
+            self.wpn = l2w.WeightPredictionNet(k, hidden=cfg.wpn_hidden, delta=cfg.delta, input=cfg.wpn_input)
+            self.wpn_optimizer = optim.Adam(self.wpn.parameters(), lr=cfg.meta_lr, weight_decay=cfg.meta_weight_decay)
+            scheduled.append(self.wpn_optimizer)  # the official code anneals the WPN's lr too
+            self.trainer = l2w.L2WTrainer(self.model, self.wpn, self.optimizer, self.wpn_optimizer, q=cfg.q,
+                                          meta_interval=cfg.meta_interval, weighting=cfg.weighting,
+                                          meta_objective=cfg.meta_objective)
+        else:
+            self.trainer = BaselineTrainer(self.model, self.optimizer)
+        self.schedule = optim.CosineAnnealingLR(scheduled, T_max=cfg.epochs * len(self.loader))
+        self.epoch, self.history = 0, []
+
+    def state(self) -> dict:
+        return {"config": dataclasses.asdict(self.cfg), "epoch": self.epoch, "history": self.history,
+                "model": module_state(self.model), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "loader": self.loader.state_dict(),
+                "rng": rng_state(default_generator()),
+                "wpn": module_state(self.wpn) if self.wpn is not None else None,
+                "wpn_optimizer": self.wpn_optimizer.state_dict() if self.wpn_optimizer is not None else None}
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.loader.load_state_dict(state["loader"])
+        restore_rng(default_generator(), state["rng"])
+        if self.wpn is not None:
+            self.wpn.load_state_dict(state["wpn"])
+            self.wpn_optimizer.load_state_dict(state["wpn_optimizer"])
+        self.epoch, self.history = state["epoch"], list(state["history"])
+
+
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True,
+          max_steps: int | None = None, log=print) -> Run:
+    """Train (or resume) a run in ``out``; a checkpoint is written atomically after every epoch.
+
+    Raises:
+        FileExistsError: when ``out`` already holds a checkpoint and ``resume`` is False.
+    """
+    out = Path(out)
+    path = out / CHECKPOINT
+    if path.exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run ({path}); pass --resume to continue it, or choose "
+                              f"another --out")
+    if resume and not path.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    state = load_checkpoint(path) if resume else None
+    out.mkdir(parents=True, exist_ok=True)
+    if state is not None:
+        cfg = dataclasses.replace(RunConfig(**state["config"]), epochs=cfg.epochs)
+    run = Run(cfg, load_data(cfg))
+    if state is not None:
+        run.restore(state)
+        log(f"resumed {path} at epoch {run.epoch}")
+    while run.epoch < cfg.epochs:
+        stats = train_epoch(run.trainer, run.loader, run.schedule, label=f"epoch {run.epoch + 1}/{cfg.epochs}",
+                            progress=progress, max_steps=max_steps)
+        run.epoch += 1
+        run.history.append({k: v for k, v in stats.items() if k != "last"} | {"epoch": run.epoch})
+        if cfg.method == "l2w":  # the last batch's losses and weights, for the weight-vs-loss plot
+            np.savez(out / "weights_last_batch.npz", losses=stats["last"]["losses"], weights=stats["last"]["weights"])
+        save_checkpoint(path, run.state())
+        log(f"epoch {run.epoch}: loss {stats['loss']:.3f}, train acc (last exit) {stats['accuracy']:.1f}%, "
+            f"{stats['images_per_s']:.0f} img/s, {stats['seconds']:.0f} s")
+    return run
+
+
+def evaluate(run: Run, out: str | Path | None = None, log=print) -> dict:
+    """Anytime accuracies, the budgeted-batch curve (thresholds from the validation split), Mul-Adds.
+
+    Writes ``metrics.json`` and the plots into ``out`` when given.
+    """
+    data, cfg = run.data, run.cfg
+    counts = models.count_ops(run.model)
+    start = time.perf_counter()
+    val_probs = predict_probs(run.model, data["val"][0], normalization=data["normalization"])
+    test_probs = predict_probs(run.model, data["test"][0], normalization=data["normalization"])
+    seconds = time.perf_counter() - start
+    anytime = anytime_accuracy(test_probs, data["test"][1])
+    curve = dynamic_evaluate(val_probs, data["val"][1], test_probs, data["test"][1], counts.mul_adds)
+    metrics = {"config": dataclasses.asdict(cfg), "epochs_trained": run.epoch, "history": run.history,
+               "anytime_accuracy": anytime, "mul_adds": list(counts.mul_adds), "params": list(counts.params),
+               "dynamic": [{**p, "thresholds": [_finite(t) for t in p["thresholds"]]} for p in curve],
+               "thresholds_from": f"held-out validation split of the training data ({len(data['val'][1])} images)",
+               "eval_seconds": seconds}
+    log("anytime accuracy per exit: " + ", ".join(f"{a:.1f}%" for a in anytime))
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        plots.plot_dynamic({cfg.method: curve}, out / "dynamic.png",
+                           anytime={cfg.method: (counts.mul_adds, anytime)})
+        plots.plot_exit_accuracy({cfg.method: anytime}, out / "exit_accuracy.png")
+        if (out / "weights_last_batch.npz").exists():
+            z = np.load(out / "weights_last_batch.npz")
+            plots.plot_weight_vs_loss(z["losses"], z["weights"], out / "weight_vs_loss.png")
+        log(f"wrote {out / 'metrics.json'} and plots")
+    return metrics
+
+
+def _finite(t: float) -> float | str:
+    """JSON has no infinities: write them as strings."""
+    return t if math.isfinite(t) else ("inf" if t > 0 else "-inf")
+
+
+def load_run(checkpoint: str | Path, data_root_override: str | None = None) -> Run:
+    """Rebuild a run from its checkpoint (with its data split) for evaluation."""
+    state = load_checkpoint(checkpoint)
+    cfg = RunConfig(**state["config"])
+    if data_root_override:
+        cfg = dataclasses.replace(cfg, data_root=data_root_override)
+    run = Run(cfg, load_data(cfg))
+    run.restore(state)
+    return run

@@ -1,0 +1,122 @@
+"""Building blocks shared by MSDNet and RANet: Conv-BN-ReLU units, the dense layer, the CIFAR head.
+
+Attribute names (``net``, ``conv_normal``, ``m``, ``linear``) follow the reference PyTorch code, so
+parameter names match the keys of its ``state_dict``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ..autograd.tensor import Tensor
+from ..nn import AvgPool2d, BatchNorm2d, Conv2d, Linear, Module, ReLU, Sequential, init
+from ..nn import functional as F
+
+#: Spatial size the CIFAR classifier head expects: the coarsest scale of a 32x32 image.
+HEAD_INPUT_SIZE = 8
+
+
+def int_list(value: str | Sequence[int], name: str) -> list[int]:
+    """Return a list of positive ints from a list or the CLI form ``"1-2-4"``.
+
+    Raises:
+        ValueError: if an entry is not a positive int, or the list is empty.
+    """
+    try:
+        items = value.split("-") if isinstance(value, str) else list(value)
+        out = [int(v) for v in items]
+    except (TypeError, ValueError):
+        out = []
+    if not out or min(out) < 1 or any(not isinstance(v, str) and v != int(v) for v in items):
+        raise ValueError(f"{name} must be a list of positive ints or a string like '1-2-4', got {value!r}")
+    return out
+
+
+def check_width(width: int, what: str) -> int:
+    """Raise a ValueError naming ``what`` when a computed layer width is below one channel."""
+    if width < 1:
+        raise ValueError(f"{what} has {width} channels; widen the network (n_channels, growth_rate) "
+                         f"or raise the factor that shrinks it")
+    return width
+
+
+class ConvBasic(Module):
+    """Conv (no bias) -> BatchNorm -> ReLU."""
+
+    def __init__(self, n_in: int, n_out: int, kernel: int = 3, stride: int = 1, padding: int = 1):
+        super().__init__()
+        self.net = Sequential(Conv2d(n_in, n_out, kernel, stride, padding, bias=False),
+                              BatchNorm2d(n_out), ReLU())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ConvBN(Module):
+    """Bottleneck unit: 1x1 Conv-BN-ReLU to ``min(n_in, bn_width * n_out)`` channels, then 3x3 Conv-BN-ReLU.
+
+    Args:
+        n_in, n_out: input and output channels.
+        down: the 3x3 convolution has stride 2 (halves the resolution) instead of 1.
+        bn_width: bottleneck factor: the 1x1 convolution has at most ``bn_width * n_out`` outputs.
+    """
+
+    def __init__(self, n_in: int, n_out: int, down: bool, bn_width: int):
+        super().__init__()
+        inner = min(n_in, bn_width * n_out)
+        self.net = Sequential(Conv2d(n_in, inner, 1, bias=False), BatchNorm2d(inner), ReLU(),
+                              Conv2d(inner, n_out, 3, 2 if down else 1, 1, bias=False),
+                              BatchNorm2d(n_out), ReLU())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ConvNormal(Module):
+    """Dense layer: ``cat([x, ConvBN(x)])``, adding ``n_out`` channels at the same resolution."""
+
+    def __init__(self, n_in: int, n_out: int, bn_width: int):
+        super().__init__()
+        self.conv_normal = ConvBN(n_in, n_out, False, bn_width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.cat([x, self.conv_normal(x)], 1)
+
+
+class ClassifierHead(Module):
+    """The CIFAR exit: two 3x3 stride-2 ConvBasic to ``head_channels``, AvgPool 2, Linear.
+
+    It takes an 8x8 feature map (8 -> 4 -> 2 -> 1), the coarsest scale of a 32x32 image.
+    """
+
+    def __init__(self, n_in: int, num_classes: int, head_channels: int = 128):
+        super().__init__()
+        self.m = Sequential(ConvBasic(n_in, head_channels, 3, 2, 1),
+                            ConvBasic(head_channels, head_channels, 3, 2, 1), AvgPool2d(2))
+        self.linear = Linear(head_channels, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[2:]) != (HEAD_INPUT_SIZE, HEAD_INPUT_SIZE):
+            raise ValueError(f"the CIFAR classifier head needs an {HEAD_INPUT_SIZE}x{HEAD_INPUT_SIZE} feature "
+                             f"map (the coarsest scale of a 32x32 image), got {x.shape[2]}x{x.shape[3]}")
+        return self.linear(self.m(x).flatten(1))
+
+
+def init_weights(module: Module) -> None:
+    """The reference init: conv N(0, sqrt(2 / (k*k*Cout))), BN weight 1 and bias 0, Linear bias 0.
+
+    Linear weights keep PyTorch's default uniform init, as in the reference code.
+    """
+    for m in module.modules():
+        if isinstance(m, Conv2d):
+            init.kaiming_normal_(m.weight, mode="fan_out")
+        elif isinstance(m, BatchNorm2d):
+            init.ones_(m.weight)
+            init.zeros_(m.bias)
+        elif isinstance(m, Linear) and m.bias is not None:
+            init.zeros_(m.bias)
+
+
+def halve(size: int) -> int:
+    """Output size of a 3x3 stride-2 convolution with padding 1."""
+    return math.ceil(size / 2)

@@ -1,0 +1,194 @@
+"""MSDNet (Huang et al., ICLR 2018), CIFAR version, built as kalviny/MSDNet-PyTorch builds it.
+
+The network keeps ``S = len(gr_factor)`` feature maps at once, scale 0 the finest (32x32) and
+scale S-1 the coarsest (8x8). Each layer adds ``growth_rate * gr_factor[s]`` channels at every
+scale ``s``: a dense 3x3 bottleneck convolution of that scale's map, plus (for s >= 1) a stride-2
+one of the finer map, half the new channels each. With ``prune="max"`` the finest scale is
+dropped every ``ceil(layers / S)`` layers and a 1x1 transition then shrinks the channels by
+``reduction``. An exit (the CIFAR head) follows every block, on the coarsest scale.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ..autograd.tensor import Tensor
+from ..nn import Module, ModuleList, Sequential
+from ..nn import functional as F
+from .blocks import ClassifierHead, ConvBasic, ConvBN, ConvNormal, check_width, init_weights, int_list
+
+#: Number of scales that takes a 32x32 image to the 8x8 map the CIFAR head needs.
+CIFAR_SCALES = 3
+
+
+class ConvDownNormal(Module):
+    """``cat([x, ConvBN_stride2(finer), ConvBN(x)])``: ``n_out`` new channels, half from each path."""
+
+    def __init__(self, n_in_fine: int, n_in: int, n_out: int, bn_width_fine: int, bn_width: int):
+        super().__init__()
+        self.conv_down = ConvBN(n_in_fine, n_out // 2, True, bn_width_fine)
+        self.conv_normal = ConvBN(n_in, n_out // 2, False, bn_width)
+
+    def forward(self, finer: Tensor, x: Tensor) -> Tensor:
+        return F.cat([x, self.conv_down(finer), self.conv_normal(x)], 1)
+
+
+class MSDNFirstLayer(Module):
+    """The stem: a 3x3 ConvBasic per scale, stride 1 for the first and 2 for each next one."""
+
+    def __init__(self, n_channels: int, gr_factor: Sequence[int]):
+        super().__init__()
+        self.layers = ModuleList()
+        n_in = 3
+        for s, g in enumerate(gr_factor):
+            self.layers.append(ConvBasic(n_in, n_channels * g, 3, 1 if s == 0 else 2, 1))
+            n_in = n_channels * g
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        out = []
+        for layer in self.layers:
+            x = layer(x)
+            out.append(x)
+        return out
+
+
+class MSDNLayer(Module):
+    """One MSDNet layer from ``in_scales`` to ``out_scales`` scales (the coarsest ones are kept).
+
+    ``n_in`` and ``n_out`` are per unit of ``gr_factor``: scale ``s`` has ``n_in * gr_factor[s]``
+    channels in and gains ``n_out * gr_factor[s]``.
+    """
+
+    def __init__(self, n_in: int, n_out: int, gr_factor: Sequence[int], bn_factor: Sequence[int],
+                 in_scales: int, out_scales: int):
+        super().__init__()
+        n_scales = len(gr_factor)
+        self.discard = in_scales - out_scales
+        offset = n_scales - out_scales
+        self.layers = ModuleList()
+        if self.discard > 0:
+            self.layers.append(ConvDownNormal(n_in * gr_factor[offset - 1], n_in * gr_factor[offset],
+                                              n_out * gr_factor[offset], bn_factor[offset - 1], bn_factor[offset]))
+        else:
+            self.layers.append(ConvNormal(n_in * gr_factor[offset], n_out * gr_factor[offset], bn_factor[offset]))
+        for s in range(offset + 1, n_scales):
+            self.layers.append(ConvDownNormal(n_in * gr_factor[s - 1], n_in * gr_factor[s],
+                                              n_out * gr_factor[s], bn_factor[s - 1], bn_factor[s]))
+
+    def forward(self, x: list[Tensor]) -> list[Tensor]:
+        if self.discard > 0:  # the finest input scale only feeds the stride-2 path of the next one
+            return [layer(x[i], x[i + 1]) for i, layer in enumerate(self.layers)]
+        return [self.layers[0](x[0])] + [layer(x[i - 1], x[i]) for i, layer in enumerate(self.layers) if i > 0]
+
+
+class Transition(Module):
+    """A 1x1 ConvBasic per scale (the reference's ``ParallelModule``)."""
+
+    def __init__(self, n_in: int, n_out: int, gr_factor: Sequence[int]):
+        super().__init__()
+        self.m = ModuleList(ConvBasic(n_in * g, n_out * g, 1, 1, 0) for g in gr_factor)
+
+    def forward(self, x: list[Tensor]) -> list[Tensor]:
+        return [m(xi) for m, xi in zip(self.m, x)]
+
+
+class MSDNet(Module):
+    """Multi-scale dense network for 32x32 images; ``forward`` returns the list of exit logits.
+
+    Args:
+        num_classes: classes of every exit.
+        n_blocks: number of blocks, hence of exits (``nBlocks``).
+        step_mode: ``"even"`` (every block after the first has ``step`` layers) or ``"lin_grow"``
+            (block i has ``step * i + 1``).
+        step: layers per block, see ``step_mode``.
+        base: layers of the first block.
+        n_channels: channels of the finest scale after the stem (``nChannels``); scale s has
+            ``n_channels * gr_factor[s]``.
+        growth_rate: channels each layer adds, per unit of ``gr_factor``.
+        gr_factor: width multiplier per scale, a list or ``"1-2-4"``; its length is the number of
+            scales and must be 3 for the CIFAR head.
+        bn_factor: bottleneck factor per scale, same length.
+        prune: ``"max"`` drops scales evenly over the depth, ``"min"`` only in the last layers.
+        reduction: transition compression (0 disables transitions).
+        head_channels: width of the two convolutions of each exit (128 in the paper).
+
+    Raises:
+        ValueError: for an inconsistent configuration, naming the problem.
+
+    Initialisation follows DESIGN.md: conv N(0, sqrt(2 / (k*k*Cout))), BN weight 1 and bias 0,
+    Linear bias 0. (The reference MSDNet code defines this init but its loop never reaches the
+    layers, so the reference trains from PyTorch's default init; RANet's reference applies it.)
+    """
+
+    def __init__(self, num_classes: int, n_blocks: int, step_mode: str, step: int, base: int, n_channels: int,
+                 growth_rate: int, gr_factor: str | Sequence[int], bn_factor: str | Sequence[int], prune: str,
+                 reduction: float, head_channels: int = 128):
+        super().__init__()
+        gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
+        if min(num_classes, n_channels, head_channels) < 1:
+            raise ValueError(f"num_classes, n_channels and head_channels must be positive, got {num_classes}, "
+                             f"{n_channels}, {head_channels}")
+        self._check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction)
+        self.n_scales, self.num_exits = len(gr), n_blocks
+        self.steps = [base] + [step if step_mode == "even" else step * i + 1 for i in range(1, n_blocks)]
+        n_layers_all, n_layer_curr, n_in = sum(self.steps), 0, n_channels
+        if prune == "min" and n_layers_all < self.n_scales - 1:
+            raise ValueError(f"prune='min' drops one scale per layer at the end and needs at least "
+                             f"{self.n_scales - 1} layers, got {n_layers_all}")
+        self.blocks, self.classifier = ModuleList(), ModuleList()
+        for n_layers in self.steps:
+            layers = [MSDNFirstLayer(n_channels, gr)] if n_layer_curr == 0 else []
+            for _ in range(n_layers):
+                n_layer_curr += 1
+                in_scales, out_scales = self._scales(prune, n_layers_all, n_layer_curr)
+                layers.append(MSDNLayer(n_in, growth_rate, gr, bn, in_scales, out_scales))
+                n_in += growth_rate
+                if reduction > 0 and (in_scales > out_scales if prune == "max" else
+                                      n_layer_curr in (n_layers_all // 3, 2 * n_layers_all // 3)):
+                    n_out = check_width(math.floor(reduction * n_in), f"the transition after layer {n_layer_curr}")
+                    layers.append(Transition(n_in, n_out, gr[self.n_scales - out_scales:]))
+                    n_in = n_out
+            self.blocks.append(Sequential(*layers))
+            self.classifier.append(ClassifierHead(n_in * gr[-1], num_classes, head_channels))
+        init_weights(self)
+
+    @staticmethod
+    def _check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction) -> None:
+        """Raise a ValueError naming the first problem of the configuration."""
+        if len(gr) != CIFAR_SCALES:
+            raise ValueError(f"MSDNet's CIFAR classifier head needs an 8x8 coarsest scale, and a 32x32 image "
+                             f"reaches 8x8 after exactly {CIFAR_SCALES} scales: gr_factor needs {CIFAR_SCALES} "
+                             f"entries, got {gr}")
+        if len(bn) != len(gr):
+            raise ValueError(f"bn_factor needs one entry per scale ({len(gr)}), got {bn}")
+        if step_mode not in ("even", "lin_grow"):
+            raise ValueError(f"step_mode must be 'even' or 'lin_grow', got {step_mode!r}")
+        if prune not in ("min", "max"):
+            raise ValueError(f"prune must be 'min' or 'max', got {prune!r}")
+        if n_blocks < 1 or base < 1 or step < 0 or (step_mode == "even" and n_blocks > 1 and step < 1):
+            raise ValueError(f"every block needs at least one layer: got n_blocks={n_blocks}, base={base}, "
+                             f"step={step} ({step_mode})")
+        odd = [s for s in range(1, len(gr)) if growth_rate * gr[s] % 2]
+        if growth_rate < 1 or odd:
+            raise ValueError(f"growth_rate * gr_factor[s] must be a positive even number for every scale s >= 1 "
+                             f"(half the new channels come from each of two convolutions); got growth_rate="
+                             f"{growth_rate}, gr_factor={gr}")
+        if not 0 <= reduction <= 1:
+            raise ValueError(f"reduction must lie in [0, 1], got {reduction}")
+
+    def _scales(self, prune: str, n_layers_all: int, n_layer_curr: int) -> tuple[int, int]:
+        """(in_scales, out_scales) of the ``n_layer_curr``-th layer (1-based), as the reference prunes."""
+        if prune == "min":
+            return (min(self.n_scales, n_layers_all - n_layer_curr + 2),
+                    min(self.n_scales, n_layers_all - n_layer_curr + 1))
+        interval = math.ceil(n_layers_all / self.n_scales)
+        return (self.n_scales - max(0, n_layer_curr - 2) // interval,
+                self.n_scales - (n_layer_curr - 1) // interval)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """Return the logits of every exit, shallowest first, each of shape (N, num_classes)."""
+        logits = []
+        for block, head in zip(self.blocks, self.classifier):
+            x = block(x)
+            logits.append(head(x[-1]))
+        return logits
