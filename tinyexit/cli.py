@@ -17,7 +17,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--data-root", default=None, help="folder holding CIFAR (else $TINYEXIT_DATA, else ~/.tinyexit/data)")
     p.add_argument("--long-tail", type=float, default=None, help="imbalance factor of a long-tailed subset (e.g. 100)")
     p.add_argument("--method", default=d.method, choices=METHODS)
-    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--epochs", type=int, default=None, help=f"training epochs (default {d.epochs}; with --resume, "
+                   "the saved run's)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
@@ -37,7 +38,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", required=True, help="run folder: checkpoint.pkl, metrics.json, plots")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out with its saved configuration")
     p.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -70,8 +72,10 @@ def _dispatch(args) -> int:
         run(**{k: v for k, v in (("epochs", args.epochs), ("n_train", args.n_train)) if v is not None})
     elif args.command == "train":
         fields = {f.name for f in dataclasses.fields(RunConfig)}
-        values = {k: v for k, v in vars(args).items() if k in fields}
+        values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
         cfg = RunConfig(**values, augment=not args.no_augment)
+        if args.resume:
+            cfg = RunConfig(epochs=args.epochs) if args.epochs is not None else None
         run = experiment.train(cfg, args.out, resume=args.resume, progress=sys.stderr.isatty(),
                                max_steps=args.max_steps)
         experiment.evaluate(run, args.out)

@@ -146,12 +146,22 @@ class Run:
         self.epoch, self.history = state["epoch"], list(state["history"])
 
 
-def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool = True,
-          max_steps: int | None = None, log=print) -> Run:
+def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
+          max_steps: int | None = None, stop_after: int | None = None, log=print) -> Run:
     """Train (or resume) a run in ``out``; a checkpoint is written atomically after every epoch.
+
+    Args:
+        cfg: the run's configuration; with ``resume`` it may be None (the saved one is used).
+        out: the run folder.
+        resume: continue the run saved in ``out`` with its saved configuration.
+        progress: show a progress line.
+        max_steps: at most this many batches per epoch (for quick checks).
+        stop_after: stop after this many epochs in total (the run can be resumed later).
 
     Raises:
         FileExistsError: when ``out`` already holds a checkpoint and ``resume`` is False.
+        ValueError: when resuming with an epoch count other than the saved one (it would change
+            the cosine schedule, so it would not be the same run).
     """
     out = Path(out)
     path = out / CHECKPOINT
@@ -161,14 +171,20 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, progress: bool 
     if resume and not path.exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
     state = load_checkpoint(path) if resume else None
-    out.mkdir(parents=True, exist_ok=True)
     if state is not None:
-        cfg = dataclasses.replace(RunConfig(**state["config"]), epochs=cfg.epochs)
+        saved = RunConfig(**state["config"])
+        if cfg is not None and cfg.epochs != saved.epochs:
+            raise ValueError(f"the run in {out} was configured for {saved.epochs} epochs; --resume continues it "
+                             f"to that (a different count would change its learning-rate schedule)")
+        cfg = saved
+    cfg.validate()
+    out.mkdir(parents=True, exist_ok=True)
     run = Run(cfg, load_data(cfg))
     if state is not None:
         run.restore(state)
         log(f"resumed {path} at epoch {run.epoch}")
-    while run.epoch < cfg.epochs:
+    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    while run.epoch < last_epoch:
         stats = train_epoch(run.trainer, run.loader, run.schedule, label=f"epoch {run.epoch + 1}/{cfg.epochs}",
                             progress=progress, max_steps=max_steps)
         run.epoch += 1

@@ -72,9 +72,16 @@ def _transpose(src, dst):
 
 @njit(cache=True)
 def _copy(dst, src):
-    """Copy a 1-D run (a loop LLVM vectorises)."""
+    """``dst[:] = src`` for 1-D runs, as a loop that LLVM vectorises."""
     for u in range(dst.shape[0]):
         dst[u] = src[u]
+
+
+@njit(cache=True)
+def _add(dst, src):
+    """``dst[:] += src`` for 1-D runs, as a loop that LLVM vectorises."""
+    for u in range(dst.shape[0]):
+        dst[u] += src[u]
 
 
 @njit(cache=True)
@@ -87,9 +94,9 @@ def _im2col(x, n0, n1, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
     wp = w + 2 * pw
     run = kw * c_
     flat = cols.reshape(-1)
+    xp[:] = 0  # the border stays 0, the interior is overwritten for each sample
     for n in range(n0, n1):
         # channels-last, zero-padded copy of sample n
-        xp[:] = 0
         _transpose(x[n].reshape(c_, h * w), tmp)
         for i in range(h):
             start = ((i + ph) * wp + pw) * c_
@@ -124,15 +131,11 @@ def _col2im(dcols, n0, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx):
                 for p in range(kh):
                     dst = ((i * sh + p) * wp + j * sw) * c_
                     if sw == 1:
-                        d, s = acc[dst:dst + run], flat[src:src + run]
-                        for u in range(run):
-                            d[u] += s[u]
+                        _add(acc[dst:dst + run], flat[src:src + run])
                     else:
                         for q in range(kw):
-                            d = acc[dst + q * c_:dst + (q + 1) * c_]
-                            s = flat[src + q * c_:src + (q + 1) * c_]
-                            for u in range(c_):
-                                d[u] += s[u]
+                            d, s = dst + q * c_, src + q * c_
+                            _add(acc[d:d + c_], flat[s:s + c_])
                     src += run
         # crop the padding and go back to NCHW
         for i in range(h):

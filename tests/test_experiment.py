@@ -1,0 +1,91 @@
+"""Runs end to end on synthetic data: train, checkpoint, resume, evaluate, and the CLI's errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinyexit import experiment
+from tinyexit.experiment import RunConfig
+from tinyexit.training import load_checkpoint, save_checkpoint
+
+SMALL = dict(arch="msdnet4_tiny", data="synthetic", train_subset=96, val_size=64, test_subset=64, batch_size=32,
+             augment=True)
+
+
+@pytest.mark.parametrize("method", ["baseline", "l2w"])
+def test_resume_continues_the_same_run(tmp_path, method):
+    cfg = RunConfig(**SMALL, method=method, epochs=2, wpn_hidden=16)
+    straight = experiment.train(cfg, tmp_path / "a", progress=False, log=lambda *_: None)
+    experiment.train(cfg, tmp_path / "b", progress=False, stop_after=1, log=lambda *_: None)  # "interrupted"
+    resumed = experiment.train(None, tmp_path / "b", resume=True, progress=False, log=lambda *_: None)
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+    assert resumed.epoch == 2 and len(resumed.history) == 2
+
+
+def test_evaluate_writes_metrics_and_plots(tmp_path):
+    run = experiment.train(RunConfig(**SMALL, method="l2w", wpn_hidden=8), tmp_path, progress=False,
+                           log=lambda *_: None)
+    metrics = experiment.evaluate(run, tmp_path, log=lambda *_: None)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(saved["anytime_accuracy"]) == 4 and len(saved["dynamic"]) == 39
+    assert saved["mul_adds"] == metrics["mul_adds"] and all(m > 0 for m in saved["mul_adds"])
+    for name in ("dynamic.png", "exit_accuracy.png", "weight_vs_loss.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    again = experiment.load_run(tmp_path / "checkpoint.pkl")
+    assert experiment.evaluate(again, log=lambda *_: None)["anytime_accuracy"] == metrics["anytime_accuracy"]
+
+
+def test_resume_refuses_a_different_schedule(tmp_path):
+    experiment.train(RunConfig(**SMALL, epochs=2), tmp_path, progress=False, stop_after=1, log=lambda *_: None)
+    with pytest.raises(ValueError, match="configured for 2 epochs"):
+        experiment.train(RunConfig(**SMALL, epochs=3), tmp_path, resume=True, progress=False, log=lambda *_: None)
+
+
+def test_a_run_is_never_overwritten_silently(tmp_path):
+    experiment.train(RunConfig(**SMALL), tmp_path, progress=False, log=lambda *_: None)
+    before = (tmp_path / "checkpoint.pkl").read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        experiment.train(RunConfig(**SMALL), tmp_path, progress=False, log=lambda *_: None)
+    assert (tmp_path / "checkpoint.pkl").read_bytes() == before
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    path = tmp_path / "c.pkl"
+    save_checkpoint(path, {"x": 1})
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        save_checkpoint(path, {"x": Unpicklable()})
+    assert load_checkpoint(path)["x"] == 1 and list(tmp_path.iterdir()) == [path]
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a readable tinyexit checkpoint"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arch", "resnet"], "unknown architecture"),
+    (["--data", "synthetic", "--epochs", "0"], "epochs must be at least 1"),
+    (["--data", "cifar10", "--data-root", "{broken}"], "data_batch_1"),
+])
+def test_cli_errors_are_clear(tmp_path, args, message):
+    broken = tmp_path / "data" / "cifar-10-batches-py"  # an incomplete, corrupted copy: reported, never downloaded over
+    broken.mkdir(parents=True)
+    (broken / "data_batch_1").write_bytes(b"garbage")
+    args = [a.replace("{broken}", str(broken.parent)) for a in args]
+    result = subprocess.run([sys.executable, "-m", "tinyexit", "train", "--out", str(tmp_path / "r"), *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_eval_of_a_missing_checkpoint(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tinyexit", "eval", "--checkpoint", str(tmp_path / "none.pkl")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no checkpoint" in result.stderr
