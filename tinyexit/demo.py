@@ -1,77 +1,58 @@
-"""``python -m tinyexit demo``: the most complete run the library can do today, in a few minutes on a CPU.
+"""``python -m tinyexit demo``: baseline and L2W side by side on a small multi-exit network.
 
-It trains a small two-exit convolutional network by SGD with tinyexit's own autograd on a
-synthetic CIFAR-shaped dataset (no download needed), and prints the loss falling and the
-accuracy of each exit on held-out images.
+It trains the ``msdnet4_tiny`` preset twice under the same schedule and seed, once with the
+conventional objective (Eq. 3) and once with L2W (Algorithm 1), on a CIFAR-10 subset when a copy
+is found under the data root (``TINYEXIT_DATA``), else on a small synthetic dataset (no download),
+and prints the accuracy of every exit and a few points of the budgeted-batch curve.
 """
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
-import numpy as np
-
-from . import nn
-from .autograd.creation import manual_seed, tensor
-from .autograd.grad_mode import no_grad
-from .data import BatchIterator, synthetic_dataset
-from .nn import functional as F
-from .optim import SGD, CosineAnnealingLR
+from . import experiment
+from .data import DatasetNotFoundError, cifar_folder
+from .experiment import RunConfig
 
 
-class TwoExitNet(nn.Module):
-    """conv-bn-relu (16x16) -> exit 1; conv-bn-relu (8x8) -> exit 2. Returns the list of exit logits."""
-
-    def __init__(self, num_classes: int = 10, width: int = 16):
-        super().__init__()
-        self.stage1 = nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width),
-                                    nn.ReLU())
-        self.stage2 = nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
-                                    nn.BatchNorm2d(2 * width), nn.ReLU())
-        self.head1 = nn.Linear(width, num_classes)
-        self.head2 = nn.Linear(2 * width, num_classes)
-
-    def forward(self, x):
-        h1 = self.stage1(x)
-        h2 = self.stage2(h1)
-        return [self.head1(h1.mean(dim=(2, 3))), self.head2(h2.mean(dim=(2, 3)))]
+def find_cifar10() -> bool:
+    """True when a CIFAR-10 copy is already under the data root (the demo never downloads)."""
+    try:
+        cifar_folder("cifar10", download=False)
+        return True
+    except DatasetNotFoundError:
+        return False
 
 
-def run(epochs: int = 3, n_train: int = 4000, n_test: int = 1000, batch_size: int = 64, seed: int = 0) -> dict:
-    """Train and evaluate; return the per-epoch losses and the final per-exit test accuracies."""
-    manual_seed(seed)
-    train_x, train_y = synthetic_dataset(n_train, seed=seed)
-    test_x, test_y = synthetic_dataset(n_test, seed=seed + 1)
-    model = TwoExitNet()
-    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    loader = BatchIterator(train_x, train_y, batch_size, shuffle=True, seed=seed)
-    sched = CosineAnnealingLR(opt, T_max=epochs * len(loader))
-    print(f"tinyexit demo: a two-exit CNN on {n_train} synthetic 32x32 images, {epochs} epochs of SGD")
-    losses = []
-    for epoch in range(epochs):
-        model.train()
-        start, total, count = time.perf_counter(), 0.0, 0
-        for xb, yb in loader:
-            logits = model(tensor(xb))
-            loss = sum(F.cross_entropy(z, yb) for z in logits)  # Eq. 3: sum over exits of the mean losses
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total, count = total + loss.item() * len(yb), count + len(yb)
-        losses.append(total / count)
-        print(f"  epoch {epoch + 1}: training loss {losses[-1]:.3f}  ({count / (time.perf_counter() - start):.0f} img/s)")
-    accuracies = evaluate(model, test_x, test_y)
-    print("  test accuracy per exit: " + ", ".join(f"exit {k + 1} {a:.1f}%" for k, a in enumerate(accuracies)))
-    return {"losses": losses, "accuracy": accuracies}
+def run(epochs: int = 3, n_train: int = 2000, arch: str = "msdnet4_tiny", seed: int = 0) -> dict:
+    """Train both methods and print the comparison; returns {method: metrics}."""
+    data = "cifar10" if find_cifar10() else "synthetic"
+    if data == "synthetic":
+        print("no CIFAR-10 copy under the data root (set TINYEXIT_DATA to use one): using synthetic images")
+    common = dict(arch=arch, data=data, epochs=epochs, train_subset=n_train, val_size=1000, test_subset=2000,
+                  batch_size=64, lr=0.1, seed=seed, wpn_hidden=100, meta_lr=1e-3)
+    print(f"tinyexit demo: {arch} on {n_train} {data} training images, {epochs} epochs, baseline vs L2W")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in ("baseline", "l2w"):
+            start = time.perf_counter()
+            print(f"--- {method}")
+            r = experiment.train(RunConfig(**common, method=method), Path(tmp) / method, progress=False,
+                                 log=lambda line: print("  " + line))
+            results[method] = experiment.evaluate(r, log=lambda line: print("  " + line))
+            print(f"  {time.perf_counter() - start:.0f} s")
+    _print_comparison(results)
+    return results
 
 
-def evaluate(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> list[float]:
-    """Top-1 accuracy (percent) of every exit."""
-    model.eval()
-    correct = None
-    with no_grad():
-        for i in range(0, len(images), batch_size):
-            xb = tensor(images[i:i + batch_size].astype(np.float32) / 255)
-            hits = [(z.argmax(1).numpy() == labels[i:i + batch_size]).sum() for z in model(xb)]
-            correct = hits if correct is None else [a + b for a, b in zip(correct, hits)]
-    return [100.0 * c / len(images) for c in correct]
+def _print_comparison(results: dict) -> None:
+    k = len(results["baseline"]["anytime_accuracy"])
+    print("\naccuracy per exit (%)   " + "  ".join(f"exit {i + 1:<2d}" for i in range(k)))
+    for method, m in results.items():
+        print(f"  {method:<21s} " + "  ".join(f"{a:7.1f}" for a in m["anytime_accuracy"]))
+    print("\nbudgeted batch: accuracy (%) at expected Mul-Adds (M)")
+    for q_index in (0, 9, 19, 38):  # q = 0.05, 0.5, 1.0, 1.95
+        row = "  ".join(f"{method} {m['dynamic'][q_index]['accuracy']:5.1f} @ "
+                        f"{m['dynamic'][q_index]['mul_adds'] / 1e6:.2f}" for method, m in results.items())
+        print(f"  q={results['baseline']['dynamic'][q_index]['q']:<5} {row}")

@@ -53,6 +53,7 @@ class RunConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     augment: bool = True
+    synthetic_noise: float = 0.3
     seed: int = 0
 
     def validate(self) -> RunConfig:
@@ -74,8 +75,8 @@ def load_data(cfg: RunConfig) -> dict:
     """Train/validation/test arrays (uint8 images, int64 labels), class count and normalisation."""
     if cfg.data == "synthetic":
         n = cfg.train_subset or 4000
-        train = synthetic_dataset(n + cfg.val_size, seed=cfg.seed)
-        test = synthetic_dataset(cfg.test_subset or 1000, seed=cfg.seed + 1)
+        train = synthetic_dataset(n + cfg.val_size, seed=cfg.seed, noise=cfg.synthetic_noise)
+        test = synthetic_dataset(cfg.test_subset or 1000, seed=cfg.seed + 1, noise=cfg.synthetic_noise)
         num_classes = 10
         stats = compute_mean_std(train[0])
     else:
