@@ -2,15 +2,16 @@
 
 Same functions, signatures and results as :mod:`tinyexit.backend.reference.pool` (PyTorch's
 ``avg_pool2d`` with ``count_include_pad=True`` and ``max_pool2d``, ``ceil_mode=False``). Each
-kernel works on the (N*C, H, W) planes of a C-contiguous input and runs them in parallel
-(1.9x on two cores at 64x48x16x16); a plane belongs to one thread, so the scatter-adds need
-no atomics. Each output sums (or compares) its window in row-major order, as the reference
+kernel works on the (N*C, H, W) planes of a C-contiguous input, one after another. The kernels
+are serial on purpose: a ``parallel=True`` kernel that runs right after an OpenBLAS matmul waits
+for BLAS's spinning threads (see ``cpu/conv.py``); in a training step of ranet4_small, serial
+pooling and resizing made the whole step 1.8x faster than the parallel versions. Each output sums (or compares) its window in row-major order, as the reference
 and PyTorch do, so the results agree bit for bit with the reference.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tinyexit.backend.reference.pool import (
     IntPair,
@@ -26,9 +27,9 @@ from tinyexit.backend.reference.pool import (
 # non-negative, and an unsigned one spares Numba its negative-index wraparound (1.3-1.4x faster).
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _avg_pool(x, y, height, width, kh, kw, sh, sw, ph, pw, div):  # pragma: no cover
-    for p in prange(y.shape[0]):
+    for p in range(y.shape[0]):
         for i in range(y.shape[1]):
             h0 = i * sh - ph
             for j in range(y.shape[2]):
@@ -41,9 +42,9 @@ def _avg_pool(x, y, height, width, kh, kw, sh, sw, ph, pw, div):  # pragma: no c
                 y[p, i, j] = acc / div
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _avg_pool_adjoint(gy, gx, height, width, kh, kw, sh, sw, ph, pw, div):  # pragma: no cover
-    for p in prange(gy.shape[0]):
+    for p in range(gy.shape[0]):
         for i in range(gy.shape[1]):
             h0 = i * sh - ph
             for j in range(gy.shape[2]):
@@ -55,9 +56,9 @@ def _avg_pool_adjoint(gy, gx, height, width, kh, kw, sh, sw, ph, pw, div):  # pr
                         gx[np.uint64(row + w)] += g
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _max_pool(x, y, idx, height, width, kh, kw, sh, sw, ph, pw):  # pragma: no cover
-    for p in prange(y.shape[0]):
+    for p in range(y.shape[0]):
         for i in range(y.shape[1]):
             h0 = i * sh - ph
             hs, he = max(h0, 0), min(h0 + kh, height)
@@ -77,10 +78,10 @@ def _max_pool(x, y, idx, height, width, kh, kw, sh, sw, ph, pw):  # pragma: no c
                 idx[p, i, j] = arg
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _scatter(gy, idx, gx, bad):  # pragma: no cover
     size = gx.shape[1]
-    for p in prange(gy.shape[0]):
+    for p in range(gy.shape[0]):
         for k in range(gy.shape[1]):
             t = idx[p, k]
             if 0 <= t < size:
@@ -89,10 +90,10 @@ def _scatter(gy, idx, gx, bad):  # pragma: no cover
                 bad[p] = True
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _gather(gx, idx, y, bad):  # pragma: no cover
     size = gx.shape[1]
-    for p in prange(y.shape[0]):
+    for p in range(y.shape[0]):
         for k in range(y.shape[1]):
             t = idx[p, k]
             if 0 <= t < size:

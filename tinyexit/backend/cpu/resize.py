@@ -6,54 +6,46 @@ with the reference). Bilinear interpolation is separable, so each plane is resiz
 columns into a scratch plane and then along its rows, in the reference's order of operations
 (``y = l0 * (m0*x00 + m1*x01) + l1 * (m0*x10 + m1*x11)``); the second pass runs over contiguous
 rows and vectorises. This is 3x faster than four gathers per output pixel when upsampling
-(64x48x16x16 to 32x32). The planes run in parallel in chunks, each chunk with its own scratch
-plane, and a plane belongs to one thread, so the adjoint's scatter-adds need no atomics.
+(64x48x16x16 to 32x32). The kernels are serial on purpose, as the pooling ones (see ``cpu/pool.py``).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit
 
 from tinyexit.backend.reference.pool import IntPair, check_input
 from tinyexit.backend.reference.resize import check_size, source_index
 
 
-@njit(cache=True, parallel=True)
-def _resize(x, y, h0, h1, lh0, lh1, w0, w1, lw0, lw1, chunks):  # pragma: no cover
+@njit(cache=True)
+def _resize(x, y, h0, h1, lh0, lh1, w0, w1, lw0, lw1):  # pragma: no cover
     planes, height, _ = x.shape
-    for c in prange(chunks):
-        t = np.empty((height, y.shape[2]), dtype=y.dtype)  # one scratch plane per chunk
-        for p in range(c * planes // chunks, (c + 1) * planes // chunks):
-            for h in range(height):  # columns first: t = x @ A_w^T
-                for j in range(y.shape[2]):
-                    t[h, j] = lw0[j] * x[p, h, w0[j]] + lw1[j] * x[p, h, w1[j]]
-            for i in range(y.shape[1]):  # then rows, contiguous runs: y = A_h @ t
-                a0, a1, l0, l1 = h0[i], h1[i], lh0[i], lh1[i]
-                for j in range(y.shape[2]):
-                    y[p, i, j] = l0 * t[a0, j] + l1 * t[a1, j]
+    t = np.empty((height, y.shape[2]), dtype=y.dtype)  # one scratch plane
+    for p in range(planes):
+        for h in range(height):  # columns first: t = x @ A_w^T
+            for j in range(y.shape[2]):
+                t[h, j] = lw0[j] * x[p, h, w0[j]] + lw1[j] * x[p, h, w1[j]]
+        for i in range(y.shape[1]):  # then rows, contiguous runs: y = A_h @ t
+            a0, a1, l0, l1 = h0[i], h1[i], lh0[i], lh1[i]
+            for j in range(y.shape[2]):
+                y[p, i, j] = l0 * t[a0, j] + l1 * t[a1, j]
 
 
-@njit(cache=True, parallel=True)
-def _resize_adjoint(gy, gx, h0, h1, lh0, lh1, w0, w1, lw0, lw1, chunks):  # pragma: no cover
+@njit(cache=True)
+def _resize_adjoint(gy, gx, h0, h1, lh0, lh1, w0, w1, lw0, lw1):  # pragma: no cover
     planes, ho, wo = gy.shape
-    for c in prange(chunks):
-        t = np.empty((gx.shape[1], wo), dtype=gx.dtype)
-        for p in range(c * planes // chunks, (c + 1) * planes // chunks):
-            t[:] = 0
-            for i in range(ho):  # rows first: t = A_h^T @ gy
-                a0, a1, l0, l1 = h0[i], h1[i], lh0[i], lh1[i]
-                for j in range(wo):
-                    t[a0, j] += l0 * gy[p, i, j]
-                    t[a1, j] += l1 * gy[p, i, j]
-            for h in range(gx.shape[1]):  # then columns: gx = t @ A_w
-                for j in range(wo):
-                    gx[p, h, w0[j]] += lw0[j] * t[h, j]
-                    gx[p, h, w1[j]] += lw1[j] * t[h, j]
-
-
-def _chunks(planes: int) -> int:
-    """Number of parallel chunks of planes: enough to balance the threads, few scratch buffers."""
-    return max(1, min(planes, 4 * get_num_threads()))
+    t = np.empty((gx.shape[1], wo), dtype=gx.dtype)
+    for p in range(planes):
+        t[:] = 0
+        for i in range(ho):  # rows first: t = A_h^T @ gy
+            a0, a1, l0, l1 = h0[i], h1[i], lh0[i], lh1[i]
+            for j in range(wo):
+                t[a0, j] += l0 * gy[p, i, j]
+                t[a1, j] += l1 * gy[p, i, j]
+        for h in range(gx.shape[1]):  # then columns: gx = t @ A_w
+            for j in range(wo):
+                gx[p, h, w0[j]] += lw0[j] * t[h, j]
+                gx[p, h, w1[j]] += lw1[j] * t[h, j]
 
 
 def _coordinates(in_hw: tuple[int, int], out_hw: tuple[int, int], align_corners: bool, dtype):
@@ -82,7 +74,7 @@ def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> n
     out = check_size(size)
     coords = _coordinates(check_size((h, w), "input size"), out, align_corners, x.dtype)
     y = np.empty((n * c,) + out, dtype=x.dtype)
-    _resize(np.ascontiguousarray(x).reshape(n * c, h, w), y, *coords, _chunks(n * c))
+    _resize(np.ascontiguousarray(x).reshape(n * c, h, w), y, *coords)
     return y.reshape((n, c) + out)
 
 
@@ -104,5 +96,5 @@ def interpolate_bilinear_adjoint(
     hw = check_size(input_hw, "input_hw")
     coords = _coordinates(hw, check_size((ho, wo), "gy size"), align_corners, gy.dtype)
     gx = np.zeros((n * c,) + hw, dtype=gy.dtype)
-    _resize_adjoint(np.ascontiguousarray(gy).reshape(n * c, ho, wo), gx, *coords, _chunks(n * c))
+    _resize_adjoint(np.ascontiguousarray(gy).reshape(n * c, ho, wo), gx, *coords)
     return gx.reshape((n, c) + hw)
