@@ -8,9 +8,10 @@ Times conv2d (forward), conv2d_input_grad and conv2d_weight_grad in float32 on b
 of the CIFAR networks, for our Numba kernels (``cpu``), the NumPy reference and PyTorch CPU
 (``F.conv2d`` and ``aten.convolution_backward`` on NCHW-contiguous tensors, the layout our API
 takes), all in the same process with the same number of threads. Each time is the median of
-``rounds * repeat`` calls after a warm-up; the rounds go over all implementations in turn, so a
-noisy neighbour slows every column alike. Prints a markdown table and the geometric mean over
-the shapes of the ratio ours/torch of forward + input grad + weight grad.
+``rounds * repeat`` calls after a warm-up; the rounds go over all implementations in turn (with
+a short pause before each), so a noisy neighbour slows every column alike. Prints a markdown
+table with GFLOP/s and the geometric mean over the shapes of the ratio ours/torch of
+forward + input grad + weight grad.
 
 PyTorch is optional (its columns are left out when it is missing); the library never imports it.
 OpenBLAS reads ``OPENBLAS_CORETYPE`` when NumPy loads, so set it in the environment, not here.
@@ -32,6 +33,9 @@ SHAPES = [
     (64, 192, 8, 8, 48, 3, 1, 1),
 ]
 OPS = ("forward", "input grad", "weight grad")
+PAUSE_S = 0.15
+"""Pause before each implementation, so that the worker threads of the previous library (they
+spin for a while after work) are asleep and do not compete for the cores."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -130,6 +134,7 @@ def main(argv=None) -> None:
         samples = {name: [[] for _ in OPS] for name in impls}
         for _ in range(args.rounds):
             for name, fns in impls.items():
+                time.sleep(PAUSE_S)
                 for i, fn in enumerate(fns):
                     samples[name][i] += time_calls(fn, args.repeat)
         ms = {name: [float(np.median(t)) for t in ts] for name, ts in samples.items()}
