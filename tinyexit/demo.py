@@ -56,3 +56,5 @@ def _print_comparison(results: dict) -> None:
         row = "  ".join(f"{method} {m['dynamic'][q_index]['accuracy']:5.1f} @ "
                         f"{m['dynamic'][q_index]['mul_adds'] / 1e6:.2f}" for method, m in results.items())
         print(f"  q={results['baseline']['dynamic'][q_index]['q']:<5} {row}")
+    print("\nnote: L2W takes two SGD steps per loaded batch (one per half, as the official code), the baseline"
+          "\none; on a schedule this short that alone helps L2W (docs/algorithm.md, 'Two halves per batch').")
