@@ -127,17 +127,7 @@ def _raise_if_bad(bad: np.ndarray, plane_size: int) -> None:
 def avg_pool2d(
     x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ) -> np.ndarray:
-    """Average pooling, as ``torch.nn.functional.avg_pool2d`` with ``count_include_pad=True``.
-
-    Args:
-        x: Input of shape (N, C, H, W), float32 or float64.
-        kernel_size: Window size, an int or ``(kh, kw)``.
-        stride: Window step, an int or ``(sh, sw)``; ``None`` means ``kernel_size``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        The pooled array of shape (N, C, Ho, Wo), same dtype as ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.pool.avg_pool2d`, compiled with Numba."""
     check_input(x)
     (kh, kw), (sh, sw), (ph, pw), out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     y = np.empty((x.shape[0] * x.shape[1],) + out, dtype=x.dtype)
@@ -152,18 +142,7 @@ def avg_pool2d_adjoint(
     stride: IntPair | None,
     padding: IntPair,
 ) -> np.ndarray:
-    """Adjoint (transpose) of :func:`avg_pool2d` in its input: the gradient of the input.
-
-    Args:
-        gy: Array of the output's shape (N, C, Ho, Wo).
-        input_hw: ``(H, W)`` of the pooled input.
-        kernel_size: As in :func:`avg_pool2d`.
-        stride: As in :func:`avg_pool2d`.
-        padding: As in :func:`avg_pool2d`.
-
-    Returns:
-        ``gx`` of shape (N, C, H, W) with ``<avg_pool2d(x), gy> == <x, gx>`` for every ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.pool.avg_pool2d_adjoint`, compiled with Numba."""
     check_input(gy, "gy")
     (kh, kw), (sh, sw), (ph, pw), out = pool_geometry(input_hw, kernel_size, stride, padding)
     check_output_shape(gy, out)
@@ -177,21 +156,7 @@ def avg_pool2d_adjoint(
 def max_pool2d(
     x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Max pooling with indices, as ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
-
-    Padding counts as ``-inf`` and is never chosen; among equal maxima the first in row-major
-    order wins, and a NaN counts as the largest value.
-
-    Args:
-        x: Input of shape (N, C, H, W), float32 or float64.
-        kernel_size: Window size, an int or ``(kh, kw)``.
-        stride: Window step, an int or ``(sh, sw)``; ``None`` means ``kernel_size``.
-        padding: ``-inf`` padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``(y, idx)``: the maxima (N, C, Ho, Wo) in ``x``'s dtype and their int64 flat indices
-        ``h*W + w`` in the (unpadded) input plane.
-    """
+    """As :func:`tinyexit.backend.reference.pool.max_pool2d`, compiled with Numba."""
     check_input(x)
     (kh, kw), (sh, sw), (ph, pw), out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     shape = (x.shape[0] * x.shape[1],) + out
@@ -201,19 +166,7 @@ def max_pool2d(
 
 
 def max_pool2d_scatter(gy: np.ndarray, idx: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
-    """Scatter-add ``gy`` to the argmax positions: the input-gradient of :func:`max_pool2d`.
-
-    Args:
-        gy: Array of shape (N, C, Ho, Wo).
-        idx: Flat indices ``h*W + w`` of the same shape, as returned by :func:`max_pool2d`.
-        input_hw: ``(H, W)`` of the pooled input.
-
-    Returns:
-        ``gx`` (N, C, H, W) with ``gx[n, c].flat[idx[n, c, i, j]] += gy[n, c, i, j]``.
-
-    Raises:
-        ValueError: If an index falls outside the input plane.
-    """
+    """As :func:`tinyexit.backend.reference.pool.max_pool2d_scatter`, compiled with Numba."""
     check_input(gy, "gy")
     check_idx(idx, gy.shape)
     hw = as_pair(tuple(input_hw), "input_hw")
@@ -226,18 +179,7 @@ def max_pool2d_scatter(gy: np.ndarray, idx: np.ndarray, input_hw: tuple[int, int
 
 
 def max_pool2d_gather(gx: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Gather ``gx`` at the argmax positions: the adjoint of :func:`max_pool2d_scatter`.
-
-    Args:
-        gx: Array of shape (N, C, H, W).
-        idx: Flat indices ``h*W + w`` of shape (N, C, Ho, Wo).
-
-    Returns:
-        ``y`` (N, C, Ho, Wo) with ``y[n, c, i, j] = gx[n, c].flat[idx[n, c, i, j]]``.
-
-    Raises:
-        ValueError: If an index falls outside the input plane.
-    """
+    """As :func:`tinyexit.backend.reference.pool.max_pool2d_gather`, compiled with Numba."""
     check_input(gx, "gx")
     check_idx(idx, gx.shape[:2] + idx.shape[2:])
     planes, size = gx.shape[0] * gx.shape[1], gx.shape[2] * gx.shape[3]

@@ -59,16 +59,7 @@ def _coordinates(in_hw: tuple[int, int], out_hw: tuple[int, int], align_corners:
 
 
 def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> np.ndarray:
-    """Bilinear resize, as ``torch.nn.functional.interpolate(mode="bilinear")``.
-
-    Args:
-        x: Input of shape (N, C, H, W), float32 or float64.
-        size: Output size ``(Ho, Wo)`` (an int means a square).
-        align_corners: PyTorch's ``align_corners``.
-
-    Returns:
-        The resized array of shape (N, C, Ho, Wo), same dtype as ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear`, compiled with Numba."""
     check_input(x)
     n, c, h, w = x.shape
     out = check_size(size)
@@ -81,16 +72,7 @@ def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> n
 def interpolate_bilinear_adjoint(
     gy: np.ndarray, input_hw: IntPair, align_corners: bool
 ) -> np.ndarray:
-    """Adjoint (transpose) of :func:`interpolate_bilinear` in its input: the input-gradient.
-
-    Args:
-        gy: Array of the output's shape (N, C, Ho, Wo).
-        input_hw: ``(H, W)`` of the resized input.
-        align_corners: PyTorch's ``align_corners``.
-
-    Returns:
-        ``gx`` (N, C, H, W) with ``<interpolate_bilinear(x), gy> == <x, gx>`` for every ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear_adjoint`, compiled with Numba."""
     check_input(gy, "gy")
     n, c, ho, wo = gy.shape
     hw = check_size(input_hw, "input_hw")

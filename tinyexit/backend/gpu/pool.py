@@ -36,17 +36,7 @@ def _pad(xp, x, padding: tuple[int, int], value: float):
 
 
 def avg_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
-    """Average pooling, as ``torch.nn.functional.avg_pool2d`` with ``count_include_pad=True``.
-
-    Args:
-        x: Input of shape (N, C, H, W), float32 or float64.
-        kernel_size: Window size, an int or ``(kh, kw)``.
-        stride: Window step, an int or ``(sh, sw)``; ``None`` means ``kernel_size``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        The pooled array of shape (N, C, Ho, Wo), same dtype and array module as ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.pool.avg_pool2d`, for CuPy arrays."""
     check_input(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     xpad = _pad(array_module(x), x, p, 0)
@@ -62,18 +52,7 @@ def avg_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 def avg_pool2d_adjoint(
     gy, input_hw: tuple[int, int], kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ):
-    """Adjoint (transpose) of :func:`avg_pool2d` in its input: the gradient of the input.
-
-    Args:
-        gy: Array of the output's shape (N, C, Ho, Wo).
-        input_hw: ``(H, W)`` of the pooled input.
-        kernel_size: As in :func:`avg_pool2d`.
-        stride: As in :func:`avg_pool2d`.
-        padding: As in :func:`avg_pool2d`.
-
-    Returns:
-        ``gx`` of shape (N, C, H, W) with ``<avg_pool2d(x), gy> == <x, gx>`` for every ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.pool.avg_pool2d_adjoint`, for CuPy arrays."""
     check_input(gy, "gy")
     k, s, p, out = pool_geometry(input_hw, kernel_size, stride, padding)
     check_output_shape(gy, out)
@@ -88,21 +67,7 @@ def avg_pool2d_adjoint(
 
 
 def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
-    """Max pooling with indices, as ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
-
-    Padding counts as ``-inf`` and is never chosen; among equal maxima the first in row-major
-    order wins, and a NaN counts as the largest value.
-
-    Args:
-        x: Input of shape (N, C, H, W), float32 or float64.
-        kernel_size: Window size, an int or ``(kh, kw)``.
-        stride: Window step, an int or ``(sh, sw)``; ``None`` means ``kernel_size``.
-        padding: ``-inf`` padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``(y, idx)``: the maxima (N, C, Ho, Wo) in ``x``'s dtype and their int64 flat indices
-        ``h*W + w`` in the (unpadded) input plane.
-    """
+    """As :func:`tinyexit.backend.reference.pool.max_pool2d`, for CuPy arrays."""
     check_input(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     xp, width = array_module(x), x.shape[3]
@@ -126,19 +91,7 @@ def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 
 
 def max_pool2d_scatter(gy, idx, input_hw: tuple[int, int]):
-    """Scatter-add ``gy`` to the argmax positions: the input-gradient of :func:`max_pool2d`.
-
-    ``idx`` is not range-checked here (a check would cost a device synchronisation): it must
-    come from :func:`max_pool2d` on an input of size ``input_hw``.
-
-    Args:
-        gy: Array of shape (N, C, Ho, Wo).
-        idx: Flat indices ``h*W + w`` of the same shape, as returned by :func:`max_pool2d`.
-        input_hw: ``(H, W)`` of the pooled input.
-
-    Returns:
-        ``gx`` (N, C, H, W) with ``gx[n, c].flat[idx[n, c, i, j]] += gy[n, c, i, j]``.
-    """
+    """As :func:`tinyexit.backend.reference.pool.max_pool2d_scatter`, for CuPy arrays."""
     check_input(gy, "gy")
     check_idx(idx, gy.shape)
     (h, w), xp = as_pair(tuple(input_hw), "input_hw"), array_module(gy)
@@ -148,17 +101,7 @@ def max_pool2d_scatter(gy, idx, input_hw: tuple[int, int]):
 
 
 def max_pool2d_gather(gx, idx):
-    """Gather ``gx`` at the argmax positions: the adjoint of :func:`max_pool2d_scatter`.
-
-    ``idx`` is not range-checked here (a check would cost a device synchronisation).
-
-    Args:
-        gx: Array of shape (N, C, H, W).
-        idx: Flat indices ``h*W + w`` of shape (N, C, Ho, Wo).
-
-    Returns:
-        ``y`` (N, C, Ho, Wo) with ``y[n, c, i, j] = gx[n, c].flat[idx[n, c, i, j]]``.
-    """
+    """As :func:`tinyexit.backend.reference.pool.max_pool2d_gather`, for CuPy arrays."""
     check_input(gx, "gx")
     check_idx(idx, gx.shape[:2] + idx.shape[2:])
     xp = array_module(gx)

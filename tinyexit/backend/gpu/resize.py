@@ -66,16 +66,7 @@ def _matrices(xp, dtype, in_hw: tuple[int, int], out_hw: tuple[int, int], align_
 
 
 def interpolate_bilinear(x, size: IntPair, align_corners: bool):
-    """Bilinear resize, as ``torch.nn.functional.interpolate(mode="bilinear")``.
-
-    Args:
-        x: Input of shape (N, C, H, W), float32 or float64.
-        size: Output size ``(Ho, Wo)`` (an int means a square).
-        align_corners: PyTorch's ``align_corners``.
-
-    Returns:
-        The resized array of shape (N, C, Ho, Wo), same dtype and array module as ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear`, for CuPy arrays."""
     check_input(x)
     in_hw = check_size(x.shape[2:], "input size")
     a_h, a_w = _matrices(array_module(x), x.dtype, in_hw, check_size(size), align_corners)
@@ -83,16 +74,7 @@ def interpolate_bilinear(x, size: IntPair, align_corners: bool):
 
 
 def interpolate_bilinear_adjoint(gy, input_hw: IntPair, align_corners: bool):
-    """Adjoint (transpose) of :func:`interpolate_bilinear` in its input: the input-gradient.
-
-    Args:
-        gy: Array of the output's shape (N, C, Ho, Wo).
-        input_hw: ``(H, W)`` of the resized input.
-        align_corners: PyTorch's ``align_corners``.
-
-    Returns:
-        ``gx`` (N, C, H, W) with ``<interpolate_bilinear(x), gy> == <x, gx>`` for every ``x``.
-    """
+    """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear_adjoint`, for CuPy arrays."""
     check_input(gy, "gy")
     out_hw = check_size(gy.shape[2:], "gy size")
     in_hw = check_size(input_hw, "input_hw")
