@@ -5,8 +5,9 @@ Same functions, signatures and results as :mod:`tinyexit.backend.reference.pool`
 kernel works on the (N*C, H, W) planes of a C-contiguous input, one after another. The kernels
 are serial on purpose: a ``parallel=True`` kernel that runs right after an OpenBLAS matmul waits
 for BLAS's spinning threads (see ``cpu/conv.py``); in a training step of ranet4_small, serial
-pooling and resizing made the whole step 1.8x faster than the parallel versions. Each output sums (or compares) its window in row-major order, as the reference
-and PyTorch do, so the results agree bit for bit with the reference.
+pooling and resizing made the whole step 1.8x faster than the parallel versions. Each output
+sums (or compares) its window in row-major order, as the reference and PyTorch do, so the
+results agree bit for bit with the reference.
 """
 from __future__ import annotations
 
