@@ -215,18 +215,20 @@ def evaluate(run: Run, out: str | Path | None = None, log=print) -> dict:
                "anytime_accuracy": anytime, "mul_adds": list(counts.mul_adds), "params": list(counts.params),
                "dynamic": [{**p, "thresholds": [_finite(t) for t in p["thresholds"]]} for p in curve],
                "thresholds_from": f"held-out validation split of the training data ({len(data['val'][1])} images)",
+               "images": {split: len(data[split][1]) for split in ("train", "val", "test")},
                "eval_seconds": seconds}
     log("anytime accuracy per exit: " + ", ".join(f"{a:.1f}%" for a in anytime))
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        plots.plot_dynamic({cfg.method: curve}, out / "dynamic.png",
-                           anytime={cfg.method: (counts.mul_adds, anytime)})
-        plots.plot_exit_accuracy({cfg.method: anytime}, out / "exit_accuracy.png")
+        figures = [plots.plot_dynamic({cfg.method: curve}, out / "dynamic.png",
+                                      anytime={cfg.method: (counts.mul_adds, anytime)}),
+                   plots.plot_exit_accuracy({cfg.method: anytime}, out / "exit_accuracy.png")]
         if (out / "weights_last_batch.npz").exists():
             z = np.load(out / "weights_last_batch.npz")
-            plots.plot_weight_vs_loss(z["losses"], z["weights"], out / "weight_vs_loss.png")
+            figures.append(plots.plot_weight_vs_loss(z["losses"], z["weights"], out / "weight_vs_loss.png"))
+        plots.close(*figures)  # saved: do not keep them open across many runs
         log(f"wrote {out / 'metrics.json'} and plots")
     return metrics
 

@@ -19,6 +19,12 @@ def _finish(fig, path: str | Path | None):
     return fig
 
 
+def close(*figures) -> None:
+    """Release saved figures (pyplot keeps every figure open until closed)."""
+    for fig in figures:
+        plt.close(fig)
+
+
 def plot_dynamic(curves: Mapping[str, Sequence[dict]], path=None, title: str = "Budgeted batch classification",
                  anytime: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None):
     """Accuracy against expected Mul-Adds, one line per method.
@@ -40,19 +46,56 @@ def plot_dynamic(curves: Mapping[str, Sequence[dict]], path=None, title: str = "
     return _finish(fig, path)
 
 
-def plot_exit_accuracy(accuracies: Mapping[str, Sequence[float]], path=None, title: str = "Accuracy of each exit"):
-    """Grouped bars: the top-1 accuracy of every exit, one colour per method."""
+def plot_exit_accuracy(accuracies: Mapping[str, Sequence[float]], path=None, title: str = "Accuracy of each exit",
+                       errors: Mapping[str, Sequence[float]] | None = None):
+    """Grouped bars: the top-1 accuracy of every exit, one colour per method.
+
+    Args:
+        accuracies: label -> accuracy of each exit (percent).
+        errors: optional label -> half-length of each exit's error bar (e.g. the std over seeds).
+    """
     fig, ax = plt.subplots(figsize=(5.5, 4))
     labels = list(accuracies)
     k = len(next(iter(accuracies.values())))
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
-        ax.bar(np.arange(1, k + 1) + (i - (len(labels) - 1) / 2) * width, accuracies[label], width, label=label)
+        yerr = None if errors is None else errors[label]
+        ax.bar(np.arange(1, k + 1) + (i - (len(labels) - 1) / 2) * width, accuracies[label], width, label=label,
+               yerr=yerr, capsize=3)
     ax.set_xticks(np.arange(1, k + 1))
     ax.set_xlabel("exit")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title)
     ax.legend()
+    return _finish(fig, path)
+
+
+def plot_mean_dynamic(budgets: Sequence[float], curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                      path=None, title: str = "Budgeted batch classification, mean over seeds",
+                      anytime: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]] | None = None):
+    """Mean accuracy against expected Mul-Adds with a band of one standard deviation, one line per method.
+
+    Args:
+        budgets: the common grid of expected Mul-Adds the curves were interpolated at.
+        curves: label -> (mean accuracy, std) at each budget.
+        anytime: optional label -> (Mul-Adds per exit, mean accuracy per exit, std), drawn as error bars.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    x = np.asarray(budgets, dtype=float) / 1e6
+    colours = {}
+    for label, (mean, std) in curves.items():
+        mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+        line, = ax.plot(x, mean, label=label)
+        colours[label] = line.get_color()
+        ax.fill_between(x, mean - std, mean + std, color=colours[label], alpha=0.25, linewidth=0)
+    for label, (mul_adds, mean, std) in (anytime or {}).items():
+        ax.errorbar(np.asarray(mul_adds) / 1e6, mean, yerr=std, fmt="o", capsize=3, color=colours.get(label),
+                    label=f"{label}, each exit")
+    ax.set_xlabel("average Mul-Adds per image (M)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
     return _finish(fig, path)
 
 
