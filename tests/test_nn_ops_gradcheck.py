@@ -31,12 +31,19 @@ def _conv_table():
     return table
 
 
+def _bn_weight_grad(x, w):
+    """d/dw of a batch-norm loss, as a function of (x, w): only gw of the fused gradient op is used."""
+    with te.enable_grad():
+        return te.grad((F.batch_norm(x, None, None, w, None, training=True) ** 2).sum(), w, create_graph=True)[0]
+
+
 NN_OPS = {
     **_conv_table(),
     "conv2d_k2_odd": _conv(2, 1, 2),
     "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
                          [((3, 2, 3, 2), None), ((2,), 0.5), ((2,), None)]),
     "batch_norm_train_2d": (lambda x: F.batch_norm(x, None, None, training=True) ** 2, [((4, 3), None)]),
+    "batch_norm_weight_grad": (_bn_weight_grad, [((3, 2, 2, 2), None), ((2,), 0.5)]),
     "batch_norm_eval": (lambda x, m, v, w: F.batch_norm(x, m, v, w, None, training=False),
                         [((2, 2, 3, 3), None), ((2,), None), ((2,), 0.5), ((2,), None)]),
     "avg_pool_k2": (lambda x: F.avg_pool2d(x, 2) ** 2, [((2, 2, 5, 6), None)]),
@@ -111,6 +118,23 @@ def test_fast_kernels_match_reference_float32(name, monkeypatch):
     for e, g in zip(expected, got):
         assert g.dtype == np.float32
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+
+
+def test_batch_norm_train_forward_and_gradients_match_numpy():
+    x, w, b, gy = (rand(4, 3, 2, 5, requires_grad=True, seed=1), rand(3, low=0.5, seed=2), rand(3, seed=3),
+                   rand(4, 3, 2, 5, requires_grad=False, seed=4))
+    y = F.batch_norm(x, None, None, w, b, training=True, eps=1e-5)
+    a, g = x.numpy(), gy.numpy()
+    axes, n = (0, 2, 3), a.size // 3
+    xh = (a - a.mean(axes, keepdims=True)) / np.sqrt(a.var(axes, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(y.numpy(), xh * w.numpy()[:, None, None] + b.numpy()[:, None, None], rtol=1e-12)
+    gx, gw, gb = te.grad(y, [x, w, b], grad_outputs=gy)
+    s = 1 / np.sqrt(a.var(axes, keepdims=True) + 1e-5)
+    expected_gx = w.numpy()[:, None, None] * s / n * (n * g - g.sum(axes, keepdims=True)
+                                                     - xh * (g * xh).sum(axes, keepdims=True))
+    np.testing.assert_allclose(gx.numpy(), expected_gx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gw.numpy(), (g * xh).sum(axes), rtol=1e-10)
+    np.testing.assert_allclose(gb.numpy(), g.sum(axes), rtol=1e-10)
 
 
 def test_batch_norm_running_statistics_update_like_pytorch():

@@ -100,10 +100,13 @@ def _run(outputs, seeds, wanted: set | None, create_graph: bool) -> tuple[dict, 
         for fn in reversed(order):
             if not relevant[id(fn)]:
                 continue
-            gys = [grads.get((id(fn), i)) for i in range(fn.n_outputs)]
+            # a node's output gradients are complete now: hand them over, keeping only the asked-for ones
+            keys = [(id(fn), i) for i in range(fn.n_outputs)]
+            gys = [grads.get(k) if wanted is not None and k in wanted else grads.pop(k, None) for k in keys]
             if all(g is None for g in gys):
                 continue
-            gys = [g if g is not None else Tensor._make(fn.output(i).data * 0) for i, g in enumerate(gys)]
+            if fn.materialize_grads:
+                gys = [g if g is not None else Tensor._make(fn.output(i).data * 0) for i, g in enumerate(gys)]
             gxs = _as_tuple(fn.backward(*gys))
             for t, gx in zip(fn.inputs, gxs):
                 if gx is None or not t.requires_grad:

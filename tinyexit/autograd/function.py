@@ -24,6 +24,9 @@ class Function:
     """
 
     retain_outputs = False
+    #: pass zeros for outputs that received no gradient (False: pass None, as
+    #: ``ctx.set_materialize_grads(False)`` in PyTorch; needed for multi-output ops without retain_outputs)
+    materialize_grads = True
 
     inputs: tuple[Tensor, ...]
     n_outputs: int

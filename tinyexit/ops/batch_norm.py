@@ -1,10 +1,107 @@
-"""Batch normalisation built from differentiable ops, so second derivatives pass through the batch statistics."""
+"""Batch normalisation as one fused op whose backward is itself a fused, differentiable op.
+
+Per channel, with ⟨u⟩ the mean of u over the N values of a channel (batch and spatial axes),
+μ = ⟨x⟩, s = (⟨(x − μ)²⟩ + eps)^(-1/2) and x̂ = (x − μ)·s:
+
+    forward        y  = w·x̂ + b
+    first order    gx = w·s·P(gy),  gw = Σ gy·x̂,  gb = Σ gy,   with P(u) = u − ⟨u⟩ − x̂·⟨u·x̂⟩
+
+``BatchNorm`` computes y in a few passes over raw arrays, keeping only μ and s besides its inputs.
+Its backward is ``BatchNormGrad`` (x, w, gy) -> (gx, gw, gb), also one op on raw arrays, so a
+first-order backward costs one node; its own backward (the second derivative that the L2W
+pseudo-update needs) is written with tinyexit's differentiable ops, so every order works.
+"""
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
+from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from .reduce import mean, var
+from ..backend import array_module
+from .broadcast import broadcast_to
+from .reduce import mean, sum
 from .unary import sqrt
+
+
+class BatchNorm(Function):
+    """y = w·(x − μ)·s + b with batch statistics; w and b of shape (1, C, 1, ...).
+
+    The running statistics (raw arrays, or None) are updated in place, as PyTorch's kernel does:
+    r ← (1 − momentum)·r + momentum·stat, with the unbiased variance.
+    """
+
+    def forward(self, x, w, b, axes, eps, running_mean, running_var, momentum):
+        xp = array_module(x)
+        self.axes, self.eps = axes, eps
+        n = x.size // x.shape[1]
+        self.mu = x.mean(axis=axes, keepdims=True)
+        y = x - self.mu
+        var = xp.square(y).mean(axis=axes, keepdims=True)
+        self.s = 1 / xp.sqrt(var + eps)
+        y *= w * self.s
+        y += b
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * self.mu.reshape(-1)
+        if running_var is not None:
+            running_var *= 1 - momentum
+            running_var += (momentum * n / (n - 1)) * var.reshape(-1)
+        return y
+
+    def backward(self, gy):
+        x, w, _ = self.inputs
+        return batch_norm_grad(x, w, gy, self.axes, self.eps, self.mu, self.s)
+
+
+class BatchNormGrad(Function):
+    """(gx, gw, gb) of batch norm for the output gradient gy; μ and s are passed in from the forward."""
+
+    materialize_grads = False
+
+    def forward(self, x, w, gy, axes, eps, mu, s):
+        self.axes, self.eps = axes, eps
+        n = x.size // x.shape[1]
+        gb = gy.sum(axis=axes, keepdims=True)
+        gx = x - mu
+        gx *= s  # x̂
+        gw = (gy * gx).sum(axis=axes, keepdims=True)
+        a = w * s
+        gx *= gw * (-a / n)  # gx = a·(gy − gb/n − x̂·gw/n)
+        gx += gy * a
+        gx -= gb * (a / n)
+        return gx, gw, gb
+
+    def backward(self, ggx, ggw, ggb):
+        x, w, gy = self.inputs
+        axes = self.axes
+
+        def avg(u: Tensor) -> Tensor:
+            return mean(u, axes, keepdim=True)
+
+        def project(u: Tensor) -> Tensor:  # P(u) = u − ⟨u⟩ − x̂·⟨u·x̂⟩
+            return u - avg(u) - xh * avg(u * xh)
+
+        centred = x - avg(x)
+        s = 1 / sqrt(avg(centred * centred) + self.eps)
+        xh = centred * s
+        a = w * s
+        g_gy = broadcast_to(ggb, x.shape) if ggb is not None else None
+        if ggw is not None:
+            g_gy = ggw * xh if g_gy is None else g_gy + ggw * xh
+        if ggx is None:
+            return (None if ggw is None else s * project(ggw * gy)), None, g_gy
+        p_gy = project(gy)
+        g_gy = a * project(ggx) if g_gy is None else g_gy + a * project(ggx)
+        g_w = sum(ggx * p_gy * s, axes, keepdim=True)  # Σ ggx·∂gx/∂w, ∂gx/∂w = s·P(gy)
+        # x̂ with s fixed: u = −a·(ggx·⟨gy·x̂⟩ + gy·⟨ggx·x̂⟩) + ggw·gy; s itself: ∂s/∂x = −s²·x̂/n
+        u = -a * (ggx * avg(gy * xh) + gy * avg(ggx * xh))
+        if ggw is not None:
+            u = u + ggw * gy
+        g_x = s * project(u) - s * xh * avg(ggx * a * p_gy)
+        return g_x, g_w, g_gy
+
+
+def batch_norm_grad(x: Tensor, w: Tensor, gy: Tensor, axes, eps, mu, s) -> tuple[Tensor, Tensor, Tensor]:
+    """The first-order gradients (gx, gw, gb) of ``BatchNorm`` as one differentiable op."""
+    return BatchNormGrad.apply(x, w, gy, axes=axes, eps=eps, mu=mu, s=s)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
@@ -14,7 +111,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
     In training, batch statistics are used (biased variance) and the running statistics are
     updated in place: r <- (1 - momentum) r + momentum * stat, with the unbiased variance. In eval,
-    the running statistics are used.
+    the running statistics are used: y = x·scale + shift with scale = w / sqrt(r_var + eps).
     """
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects input of shape (N, C, ...), got {input.shape}")
@@ -24,28 +121,19 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if t is not None and t.shape != (c,):
             raise ValueError(f"batch_norm: {name} has shape {t.shape}, expected ({c},) for input {input.shape}")
     stat_shape = (1, c) + (1,) * (input.ndim - 2)
-    dims = (0,) + tuple(range(2, input.ndim))
-    if training:
-        count = input.numel() // c
-        if count < 2:
-            raise ValueError(f"batch_norm in training needs more than one value per channel, input {input.shape}")
-        mu = mean(input, dims, keepdim=True)
-        sigma2 = var(input, dims, keepdim=True, unbiased=False)
-        if running_mean is not None:
-            with no_grad():
-                running_mean.data *= 1 - momentum
-                running_mean.data += momentum * mu.data.reshape(c)
-        if running_var is not None:
-            with no_grad():
-                running_var.data *= 1 - momentum
-                running_var.data += momentum * sigma2.data.reshape(c) * (count / (count - 1))
-    else:
+    xp = array_module(input.data)
+    if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm in eval mode needs running_mean and running_var")
-        mu, sigma2 = running_mean.reshape(stat_shape), running_var.reshape(stat_shape)
-    y = (input - mu) / sqrt(sigma2 + eps)  # x_hat = (x - mu) / sqrt(sigma^2 + eps)
-    if weight is not None:
-        y = y * weight.reshape(stat_shape)
-    if bias is not None:
-        y = y + bias.reshape(stat_shape)
-    return y
+        scale = 1 / sqrt(running_var + eps)
+        if weight is not None:
+            scale = scale * weight
+        shift = -running_mean * scale if bias is None else bias - running_mean * scale
+        return input * scale.reshape(stat_shape) + shift.reshape(stat_shape)
+    if input.numel() // c < 2:
+        raise ValueError(f"batch_norm in training needs more than one value per channel, input {input.shape}")
+    w = weight.reshape(stat_shape) if weight is not None else Tensor._make(xp.ones(stat_shape, input.dtype))
+    b = bias.reshape(stat_shape) if bias is not None else Tensor._make(xp.zeros(stat_shape, input.dtype))
+    return BatchNorm.apply(input, w, b, axes=(0,) + tuple(range(2, input.ndim)), eps=eps,
+                           running_mean=None if running_mean is None else running_mean.data,
+                           running_var=None if running_var is None else running_var.data, momentum=momentum)

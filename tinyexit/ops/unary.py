@@ -87,7 +87,7 @@ def sqrt(x: Tensor) -> Tensor:
 
 
 class MaskedIdentity(Function):
-    """y = x * m for a constant mask m; the backbone of relu, abs, clamp, where and maximum."""
+    """y = x * m for a constant (float or bool) mask m; the backbone of relu, abs, clamp, where and maximum."""
 
     def forward(self, x, mask):
         self.mask = mask
@@ -103,9 +103,19 @@ def masked(x: Tensor, mask) -> Tensor:
     return MaskedIdentity.apply(x, mask=mask)
 
 
+class ReLU(Function):
+    retain_outputs = True
+
+    def forward(self, x):
+        return array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return masked(gy, self.output().data > 0)  # the constant mask x > 0, read off the output
+
+
 def relu(x: Tensor) -> Tensor:
     """max(x, 0); its derivative is the constant mask x > 0."""
-    return masked(x, (x.data > 0).astype(x.dtype))
+    return ReLU.apply(x)
 
 
 def abs(x: Tensor) -> Tensor:
