@@ -102,14 +102,7 @@ class L2WTrainer:
 
         meta_loss, allocation = None, [0] * len(logits)
         if meta_step:
-            meta_loss_t, subsets = self.meta_loss(losses, conf, x_me, y_me)
-            # Eq. 8: φ ← Adam step on ∇φ L_meta(θ̂(φ)).
-            wpn_params = list(self.wpn.parameters())
-            self.wpn_optimizer.zero_grad()
-            for p, g in zip(wpn_params, grad(meta_loss_t, wpn_params)):
-                p.grad = g
-            self.wpn_optimizer.step()
-            meta_loss, allocation = meta_loss_t.item(), [len(s) for s in subsets]
+            meta_loss, allocation = self._wpn_step(losses, conf, x_me, y_me)
 
         # Eq. 9: θ ← SGD step on the loss weighted by the (updated) WPN, without gradient to φ.
         with no_grad():
@@ -124,6 +117,20 @@ class L2WTrainer:
         return {"loss": real_loss.item(), "meta_loss": meta_loss, "losses": losses.numpy().copy(),
                 "weights": w.numpy().copy(), "allocation": allocation,
                 "correct": int((logits[-1].numpy().argmax(1) == y_tr).sum())}
+
+    def _wpn_step(self, losses: Tensor, conf: Tensor, x_me: Tensor, y_me) -> tuple[float, list[int]]:
+        """Eq. 8: φ ← Adam step on ∇φ L_meta(θ̂(φ)); returns the meta loss and the allocation sizes.
+
+        The meta graph (meta forward, pseudo-update, second-order terms) dies when this returns,
+        so the real update's backward does not hold it.
+        """
+        meta_loss, subsets = self.meta_loss(losses, conf, x_me, y_me)
+        wpn_params = list(self.wpn.parameters())
+        self.wpn_optimizer.zero_grad()
+        for p, g in zip(wpn_params, grad(meta_loss, wpn_params)):
+            p.grad = g
+        self.wpn_optimizer.step()
+        return meta_loss.item(), [len(s) for s in subsets]
 
     def meta_loss(self, losses: Tensor, conf: Tensor, x_me: Tensor, y_me) -> tuple[Tensor, list]:
         """L_meta(θ̂(φ)) as a tensor differentiable in the WPN parameters φ, and the allocation used.
