@@ -103,6 +103,22 @@ def find_thresholds(val_probs: np.ndarray, shares: Sequence[float]) -> np.ndarra
     return thresholds
 
 
+def confident_enough(probs: np.ndarray, thresholds: np.ndarray | float) -> np.ndarray:
+    """Whether each sample may leave at its exit: its confidence (max softmax probability) ``>=`` the threshold.
+
+    The one exit rule shared by ``assign_exits`` (on saved outputs) and ``early_exit_predict``
+    (while the network runs).
+
+    Args:
+        probs: Softmax outputs ``(..., N, classes)``.
+        thresholds: A threshold, or an array that broadcasts against ``(..., N)``.
+
+    Returns:
+        bool ``(..., N)``.
+    """
+    return np.asarray(probs).max(axis=-1) >= thresholds
+
+
 def assign_exits(probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """Exit index (0-based) of each sample: the first k whose confidence is ``>= thresholds[k]``.
 
@@ -120,7 +136,7 @@ def assign_exits(probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     if probs.ndim != 3 or thresholds.shape != (probs.shape[0],):
         raise ValueError(
             f"need probs (K, N, classes) and K thresholds, got {probs.shape} and {thresholds.shape}")
-    exits_here = probs.max(axis=2) >= thresholds[:, None]
+    exits_here = confident_enough(probs, thresholds[:, None])
     exits_here[-1] = True
     return exits_here.argmax(axis=0).astype(np.int64)
 

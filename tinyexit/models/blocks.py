@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from ..autograd.tensor import Tensor
+from ..backend import array_module
 from ..nn import AvgPool2d, BatchNorm2d, Conv2d, Linear, Module, ReLU, Sequential, init
 from ..nn import functional as F
 
@@ -115,6 +119,42 @@ def init_weights(module: Module) -> None:
             init.zeros_(m.bias)
         elif isinstance(m, Linear) and m.bias is not None:
             init.zeros_(m.bias)
+
+
+def take_samples(state: Any, index: np.ndarray) -> Any:
+    """Keep the samples ``index`` (positions along dim 0) of every tensor in a nested list or tuple.
+
+    Early-exit inference uses this to shrink the state a network carries from one exit to the next.
+    A tensor that appears several times in ``state`` is indexed once and stays shared.
+    """
+    done: dict[int, Tensor] = {}
+
+    def take(item: Any) -> Any:
+        if isinstance(item, Tensor):
+            if id(item) not in done:
+                done[id(item)] = item[array_module(item.data).asarray(index)]
+            return done[id(item)]
+        return type(item)(take(part) for part in item)
+    return take(state)
+
+
+class Deferred:
+    """State read later on: it tracks which of its samples are still in the batch and is indexed once, when read.
+
+    Early exit cuts the batch down at every exit; state that waits for a later stage (RANet's
+    features for the next flow) would otherwise be copied again at each exit on the way.
+    """
+
+    def __init__(self, state: Any):
+        self.state, self.rows = state, None
+
+    def keep(self, index: np.ndarray) -> None:
+        """Record that the batch was cut down to the samples ``index`` (positions in the current batch)."""
+        self.rows = index if self.rows is None else self.rows[index]
+
+    def get(self) -> Any:
+        """The state, restricted to the samples still in the batch."""
+        return self.state if self.rows is None else take_samples(self.state, self.rows)
 
 
 def halve(size: int) -> int:

@@ -10,12 +10,15 @@ dropped every ``ceil(layers / S)`` layers and a 1x1 transition then shrinks the 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+
+import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..nn import Module, ModuleList, Sequential
 from ..nn import functional as F
-from .blocks import ClassifierHead, ConvBasic, ConvBN, ConvNormal, check_width, init_weights, int_list
+from .blocks import (ClassifierHead, ConvBasic, ConvBN, ConvNormal, check_width, init_weights, int_list,
+                     take_samples)
 
 #: Number of scales that takes a 32x32 image to the 8x8 map the CIFAR head needs.
 CIFAR_SCALES = 3
@@ -185,10 +188,20 @@ class MSDNet(Module):
         return (self.n_scales - max(0, n_layer_curr - 2) // interval,
                 self.n_scales - (n_layer_curr - 1) // interval)
 
-    def forward(self, x: Tensor) -> list[Tensor]:
-        """Return the logits of every exit, shallowest first, each of shape (N, num_classes)."""
-        logits = []
+    def iter_exits(self, x: Tensor) -> Generator[Tensor, np.ndarray | None, None]:
+        """Run the network exit by exit, yielding each exit's logits, shallowest first.
+
+        After receiving exit k's logits the caller may ``send`` the positions (in the current
+        batch) of the samples that go on; the next blocks then run on those samples only, and the
+        next logits have one row per kept sample. ``next`` (or iterating) keeps every sample.
+        The state carried between exits is the list of feature maps, one per remaining scale.
+        """
         for block, head in zip(self.blocks, self.classifier):
             x = block(x)
-            logits.append(head(x[-1]))
-        return logits
+            keep = yield head(x[-1])
+            if keep is not None:
+                x = take_samples(x, keep)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """Return the logits of every exit, shallowest first, each of shape (N, num_classes)."""
+        return list(self.iter_exits(x))

@@ -10,13 +10,15 @@ The remaining blocks of a flow are plain dense blocks, each followed by an exit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
+
+import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..nn import Module, ModuleList
 from ..nn import functional as F
-from .blocks import (HEAD_INPUT_SIZE, ClassifierHead, ConvBasic, ConvBN, ConvNormal, check_width, halve,
-                     init_weights, int_list)
+from .blocks import (HEAD_INPUT_SIZE, ClassifierHead, ConvBasic, ConvBN, ConvNormal, Deferred, check_width,
+                     halve, init_weights, int_list, take_samples)
 
 
 def _resize(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -223,16 +225,38 @@ class RANet(Module):
             raise ValueError(f"need 0 < compress_factor < 1 and 0 < reduction <= 1, got {compress_factor}, "
                              f"{reduction}")
 
+    def iter_exits(self, x: Tensor) -> Generator[Tensor, np.ndarray | None, None]:
+        """Run the network exit by exit, yielding each exit's logits, shallowest first.
+
+        After receiving exit k's logits the caller may ``send`` the positions (in the current
+        batch) of the samples that go on; the rest of the network then runs on those samples only,
+        and the next logits have one row per kept sample. ``next`` (or iterating) keeps every sample.
+
+        At an exit of flow ``ii`` the state that later exits need is the flow's current map ``h``,
+        the features of its blocks so far (the next flow's fusion blocks read them; the last flow
+        keeps none) and the stem's maps of the flows not started yet. ``h`` is cut down at once;
+        the other two are ``Deferred``, cut down once, when read. The previous flow's features
+        (``low``) are left alone: only fusion blocks read them, and a flow's fusion blocks all come
+        before its first exit.
+        """
+        inputs = [Deferred(m) for m in self.FirstLayer(x)]
+        low, n_exits = [], 0
+        for ii, flow in enumerate(self.scale_flows):
+            h, features = inputs[ii].get(), []
+            read_by_next_flow = ii + 1 < len(self.scale_flows)
+            for i, block in enumerate(flow):
+                h, f = block(h, low[i].get()) if isinstance(block, FusionBlock) else block(h)
+                if read_by_next_flow:
+                    features.append(Deferred(f))
+                if i >= self.n_fused[ii]:
+                    keep = yield self.classifier[n_exits](h)
+                    n_exits += 1
+                    if keep is not None:
+                        h = take_samples(h, keep)
+                        for later in features + inputs[ii + 1:]:
+                            later.keep(keep)
+            low = features
+
     def forward(self, x: Tensor) -> list[Tensor]:
         """Return the logits of every exit, shallowest first, each of shape (N, num_classes)."""
-        inputs = self.FirstLayer(x)
-        logits, low = [], []
-        for ii, flow in enumerate(self.scale_flows):
-            h, features = inputs[ii], []
-            for i, block in enumerate(flow):
-                h, f = block(h, low[i]) if isinstance(block, FusionBlock) else block(h)
-                features.append(f)
-                if i >= self.n_fused[ii]:
-                    logits.append(self.classifier[len(logits)](h))
-            low = features
-        return logits
+        return list(self.iter_exits(x))
