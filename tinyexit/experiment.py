@@ -57,6 +57,7 @@ class RunConfig:
     seed: int = 0
 
     def validate(self) -> RunConfig:
+        """Check every field and return self; raises ValueError naming the bad field."""
         if self.data not in DATASETS:
             raise ValueError(f"unknown dataset {self.data!r}: expected one of {DATASETS}")
         if self.method not in METHODS:
@@ -128,6 +129,7 @@ class Run:
         self.epoch, self.history = 0, []
 
     def state(self) -> dict:
+        """Everything a checkpoint holds: config, epoch, history, model, optimisers, schedule, loader, RNG, WPN."""
         return {"config": dataclasses.asdict(self.cfg), "epoch": self.epoch, "history": self.history,
                 "model": module_state(self.model), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "loader": self.loader.state_dict(),
@@ -136,6 +138,7 @@ class Run:
                 "wpn_optimizer": self.wpn_optimizer.state_dict() if self.wpn_optimizer is not None else None}
 
     def restore(self, state: dict) -> None:
+        """Load a state written by ``state`` into this run."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])

@@ -65,10 +65,12 @@ def full(shape, fill_value, dtype=None, device: str = "cpu", requires_grad: bool
 
 
 def zeros_like(x: Tensor, dtype=None) -> Tensor:
+    """Zeros of ``x``'s shape, dtype (unless given) and device."""
     return zeros(x.shape, dtype=dtype or x.dtype, device=x.device)
 
 
 def ones_like(x: Tensor, dtype=None) -> Tensor:
+    """Ones of ``x``'s shape, dtype (unless given) and device."""
     return ones(x.shape, dtype=dtype or x.dtype, device=x.device)
 
 

@@ -51,9 +51,11 @@ class Function:
         return outs if multiple else outs[0]
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
+        """Compute the outputs from raw arrays (NumPy or CuPy); ``params`` are non-tensor arguments."""
         raise NotImplementedError
 
     def backward(self, *grad_outputs: Tensor):  # pragma: no cover - abstract
+        """Gradients of the inputs from the outputs' gradients, written with differentiable ops."""
         raise NotImplementedError
 
     def output(self, i: int = 0) -> Tensor:

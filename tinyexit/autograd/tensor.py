@@ -50,39 +50,49 @@ class Tensor:
     # --- properties -------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape, as a tuple of ints."""
         return tuple(self.data.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self.data.ndim
 
     @property
     def dtype(self):
+        """The NumPy dtype of the data."""
         return self.data.dtype
 
     @property
     def device(self) -> str:
+        """``"cpu"`` for NumPy data, ``"cuda"`` for CuPy data."""
         return device_of(self.data)
 
     @property
     def is_leaf(self) -> bool:
+        """True when no recorded operation produced this tensor."""
         return self._ctx is None
 
     @property
     def grad_fn(self) -> Function | None:
+        """The Function node that produced this tensor, or None for a leaf."""
         return self._ctx
 
     @property
     def T(self) -> Tensor:
+        """The tensor with all its dimensions reversed."""
         return self.permute(*reversed(range(self.ndim)))
 
     def size(self, dim: int | None = None):
+        """The shape, or the length of dimension ``dim``."""
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self.data.size)
 
     def dim(self) -> int:
+        """The number of dimensions."""
         return self.ndim
 
     def __len__(self) -> int:
@@ -115,6 +125,7 @@ class Tensor:
         return self.data.reshape(()).item()
 
     def tolist(self):
+        """The data as (nested) Python numbers."""
         return self.numpy().tolist()
 
     def detach(self) -> Tensor:
@@ -122,6 +133,7 @@ class Tensor:
         return Tensor._make(self.data)
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
+        """Set whether this leaf tensor records operations for gradients; returns it."""
         if not self.is_leaf:
             raise RuntimeError("requires_grad_ can only change leaf tensors; use detach() first")
         if mode and self.dtype.kind != "f":
@@ -139,18 +151,23 @@ class Tensor:
         return _ops.cast(self, dtype)
 
     def cpu(self) -> Tensor:
+        """This tensor on the CPU (differentiable)."""
         return self.to("cpu")
 
     def cuda(self) -> Tensor:
+        """This tensor on the GPU (differentiable; needs CuPy and a GPU)."""
         return self.to("cuda")
 
     def float(self) -> Tensor:
+        """Cast to float32 (differentiable)."""
         return self.to(np.float32)
 
     def double(self) -> Tensor:
+        """Cast to float64 (differentiable)."""
         return self.to(np.float64)
 
     def long(self) -> Tensor:
+        """Cast to int64 (not differentiable)."""
         return Tensor._make(self.data.astype(np.int64))
 
     # --- differentiation --------------------------------------------------------------------
@@ -211,13 +228,17 @@ class Tensor:
     def softmax(self, dim): return _ops.softmax(self, dim)
     def log_softmax(self, dim): return _ops.log_softmax(self, dim)
     def reshape(self, *shape): return _ops.reshape(self, *shape)
-    def view(self, *shape): return _ops.reshape(self, *shape)
+    def view(self, *shape):
+        """Same as ``reshape`` (PyTorch's name)."""
+        return _ops.reshape(self, *shape)
     def flatten(self, start_dim=0, end_dim=-1): return _ops.flatten(self, start_dim, end_dim)
     def transpose(self, dim0, dim1): return _ops.transpose(self, dim0, dim1)
     def permute(self, *dims): return _ops.permute(self, *dims)
     def squeeze(self, dim=None): return _ops.squeeze(self, dim)
     def unsqueeze(self, dim): return _ops.unsqueeze(self, dim)
-    def expand(self, *shape): return _ops.broadcast_to(self, *shape)
+    def expand(self, *shape):
+        """Same as ``te.broadcast_to`` (PyTorch's name)."""
+        return _ops.broadcast_to(self, *shape)
 
 
 from . import engine as _engine  # noqa: E402  (circular: the engine and ops use Tensor)

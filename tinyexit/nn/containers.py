@@ -15,6 +15,7 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module: Module) -> ModuleList:
+        """Add a module at the end; returns the list."""
         if not isinstance(module, Module):
             raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
         self._modules[str(len(self._modules))] = module
@@ -37,6 +38,7 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def forward(self, x):
+        """Apply the modules in order."""
         for m in self:
             x = m(x)
         return x

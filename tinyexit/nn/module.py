@@ -65,6 +65,7 @@ class Module:
         self._buffers[name] = tensor
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
+        """The computation of the module; subclasses define it and are called as ``module(*args)``."""
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
     def __call__(self, *args, **kwargs):
@@ -72,14 +73,17 @@ class Module:
 
     # --- traversal ----------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` for this module and every submodule, depth first."""
         yield prefix, self
         for name, child in self._modules.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def modules(self) -> Iterator[Module]:
+        """This module and every submodule, depth first."""
         return (m for _, m in self.named_modules())
 
     def children(self) -> Iterator[Module]:
+        """The direct submodules."""
         return iter(self._modules.values())
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -92,27 +96,33 @@ class Module:
                     yield (f"{mod_name}.{name}" if mod_name else name), p
 
     def parameters(self) -> Iterator[Parameter]:
+        """Every parameter of this module and its submodules, in registration order."""
         return (p for _, p in self.named_parameters())
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """``(name, tensor)`` for every buffer (e.g. batch-norm running statistics)."""
         for mod_name, module in self.named_modules(prefix):
             for name, b in module._buffers.items():
                 if b is not None:
                     yield (f"{mod_name}.{name}" if mod_name else name), b
 
     def buffers(self) -> Iterator[Tensor]:
+        """Every buffer of this module and its submodules."""
         return (b for _, b in self.named_buffers())
 
     # --- modes and conversion -----------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
+        """Set training mode (batch statistics in batch norm) here and below; returns self."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> Module:
+        """Set evaluation mode (running statistics in batch norm); returns self."""
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Reset the ``.grad`` of every parameter to None."""
         for p in self.parameters():
             p.grad = None
 
@@ -133,9 +143,11 @@ class Module:
         return self._convert(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
 
     def float(self) -> Module:
+        """Cast parameters and buffers to float32 in place; returns self."""
         return self.to(np.float32)
 
     def double(self) -> Module:
+        """Cast parameters and buffers to float64 in place; returns self."""
         return self.to(np.float64)
 
     # --- saving and loading -------------------------------------------------------------------
@@ -176,6 +188,7 @@ class Module:
                 t.data = xp.array(to_device(v, t.device), dtype=t.dtype, copy=True)
 
     def extra_repr(self) -> str:
+        """The module's own settings, shown by ``repr``."""
         return ""
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def step(self) -> None:
+        """One Adam step with bias correction and coupled L2 weight decay (as PyTorch)."""
         with no_grad():
             for group in self.param_groups:
                 (b1, b2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]

@@ -40,6 +40,7 @@ class Optimizer:
                     p.grad.data[...] = 0
 
     def step(self) -> None:  # pragma: no cover - abstract
+        """Update every parameter from its ``.grad``."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:

@@ -25,6 +25,7 @@ class CosineAnnealingLR:
         return 0.5 * (1 + math.cos(math.pi * min(t, self.T_max) / self.T_max))
 
     def step(self) -> None:
+        """Advance one iteration and set every group's lr on the cosine curve."""
         self.last_step += 1
         self._apply()
 
@@ -35,13 +36,16 @@ class CosineAnnealingLR:
                 g["lr"] = self.eta_min + (base - self.eta_min) * f
 
     def get_last_lr(self) -> list[float]:
+        """The learning rate of every parameter group."""
         return [g["lr"] for opt in self.optimizers for g in opt.param_groups]
 
     def state_dict(self) -> dict:
+        """The schedule's position, for checkpoints."""
         return {"T_max": self.T_max, "eta_min": self.eta_min, "last_step": self.last_step,
                 "base_lrs": [list(b) for b in self.base_lrs]}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the position saved by ``state_dict``."""
         self.T_max, self.eta_min, self.last_step = state["T_max"], state["eta_min"], state["last_step"]
         self.base_lrs = [list(b) for b in state["base_lrs"]]
         self._apply()

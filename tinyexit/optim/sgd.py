@@ -21,6 +21,7 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov))
 
     def step(self) -> None:
+        """One step, as PyTorch: d = grad + wd·p; buf = mom·buf + d; p -= lr·buf (lr·(d + mom·buf) if Nesterov)."""
         with no_grad():
             for group in self.param_groups:
                 lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]

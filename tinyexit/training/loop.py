@@ -13,6 +13,7 @@ class Progress:
         self.start = time.perf_counter()
 
     def update(self, step: int, images: int, loss: float, accuracy: float) -> None:
+        """Show the running loss, accuracy and images per second after ``step`` batches."""
         if not self.enabled:
             return
         rate = images / max(time.perf_counter() - self.start, 1e-9)
@@ -23,6 +24,7 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the progress line."""
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
