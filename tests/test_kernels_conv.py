@@ -1,5 +1,6 @@
 """Raw-array convolution kernels: the CPU (Numba) and GPU (array-module, run here with NumPy)
 backends against the NumPy reference, the adjoint identities, and PyTorch where it imports."""
+import numba
 import numpy as np
 import pytest
 
@@ -24,7 +25,24 @@ CASES = [
     (2, 4, 7, 9, 3, (3, 2), (2, 1), (1, 0)),
     (2, 3, 3, 3, 2, (3, 3), 1, 0),  # a 1x1 output
 ]
-IDS = [f"n{c[0]}c{c[1]}-{c[2]}x{c[3]}-o{c[4]}-k{c[5][0]}{c[5][1]}-s{c[6]}-p{c[7]}" for c in CASES]
+# Channel counts and sizes that fill the 4x4 blocks of the CPU matrix products, with and without
+# leftover rows; padding larger than the kernel (the stride-1 input gradient is then not a
+# convolution); 1x1 kernels with stride 1 and 2.
+BLOCK_CASES = [
+    (3, 8, 5, 5, 8, (1, 1), 1, 0),
+    (2, 16, 8, 8, 24, (3, 3), 1, 1),
+    (3, 17, 9, 7, 13, (3, 3), 1, 2),
+    (2, 7, 6, 6, 9, (5, 5), 1, 4),
+    (2, 12, 9, 11, 8, (1, 1), 2, 0),
+    (1, 2, 4, 4, 3, (3, 3), 1, 3),
+]
+
+
+def _ids(cases):
+    return [f"n{n}c{c}-{h}x{w}-o{o}-k{k[0]}{k[1]}-s{s}-p{p}" for n, c, h, w, o, k, s, p in cases]
+
+
+IDS, BLOCK_IDS = _ids(CASES), _ids(BLOCK_CASES)
 
 
 def _data(case, dtype, seed=0):
@@ -66,20 +84,35 @@ def test_matches_reference(name, case, dtype):
         _close(got, want, 1e-10 if dtype == np.float64 else 1e-5)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-@pytest.mark.parametrize("batched", [False, True], ids=["one-matmul", "per-sample"])
-@pytest.mark.parametrize("chunk", [1, 2], ids=["chunk1", "chunk2"])
-def test_cpu_chunks_and_matmul_paths(monkeypatch, case, batched, chunk):
-    # the CPU kernels walk the batch in chunks (here 1 or 2 samples, so that the last chunk of
-    # 3 is partial) and pick per-sample matmuls on large maps: exercise every combination
-    x, w, gy = _data(case, np.float64)
-    ho, wo = ref_conv.conv_output_size(x.shape[2:], w.shape[2:], case[6], case[7])
-    per_sample = ho * wo * w[0].size * x.itemsize
-    monkeypatch.setattr(cpu_conv, "CHUNK_BYTES", chunk * per_sample)
-    monkeypatch.setattr(cpu_conv, "BATCHED_MIN_PIXELS", 1 if batched else ho * wo + 1)
+@pytest.mark.parametrize("case", CASES + BLOCK_CASES, ids=IDS + BLOCK_IDS)
+@pytest.mark.parametrize("columns_first", [False, True], ids=["channels-last", "channels-first"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cpu_column_layouts(monkeypatch, case, columns_first, dtype):
+    # the CPU kernels pick a column layout per call: force each one on every case, including
+    # sizes that are and are not multiples of the 4x4 blocks of the matrix products; the
+    # channels-last products go through the columns in several blocks of VEC
+    x, w, gy = _data(case, dtype)
+    monkeypatch.setattr(cpu_conv, "use_columns_first", lambda k, pixels: columns_first)
+    monkeypatch.setattr(cpu_conv, "K_BLOCK", cpu_conv.VEC)
     expected = _all_three(ref_conv, case, x, w, gy)
     for got, want in zip(_all_three(cpu_conv, case, x, w, gy), expected):
-        _close(got, want, 1e-10)
+        assert got.shape == want.shape and got.dtype == want.dtype and got.flags.c_contiguous
+        _close(got, want, 1e-10 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("threads", ["one", "all"])
+def test_cpu_threads(threads):
+    # the batch is split between Numba's threads, each with its own partial weight gradient
+    case = BLOCK_CASES[2]  # 3 images: an uneven split between 2 threads
+    x, w, gy = _data(case, np.float64)
+    expected = _all_three(ref_conv, case, x, w, gy)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1 if threads == "one" else numba.config.NUMBA_NUM_THREADS)
+    try:
+        for got, want in zip(_all_three(cpu_conv, case, x, w, gy), expected):
+            _close(got, want, 1e-10)
+    finally:
+        numba.set_num_threads(before)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

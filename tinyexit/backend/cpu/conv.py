@@ -1,39 +1,58 @@
-"""2-D convolution kernels for the CPU: Numba data movement around OpenBLAS matrix products.
+"""2-D convolution kernels for the CPU: Numba matrix products on im2col columns, image by image.
 
-Every kernel is an im2col convolution in a channels-last layout. For a chunk of samples, the
-input is copied into a zero-padded ``(Hp, Wp, C)`` scratch per sample and unfolded into a
-column matrix ``cols[m, (p, q, c)]`` with one row per output pixel ``m = (n, i, j)``. For
-stride 1 the ``kw * C`` values of one kernel row are contiguous in the padded scratch, so each
-row of ``cols`` is ``kh`` contiguous copies. The products are NumPy matmuls (OpenBLAS, both
-cores), with ``wk = w`` as an ``(O, K)`` matrix of columns ``(p, q, c)``::
+Each image is unfolded into a column matrix in one of two layouts, and multiplied by the weight
+``w`` seen as an ``(O, K)`` matrix (``K = C*kh*kw``) with a Numba matrix product that LLVM
+vectorises along one of the two matrix dimensions:
 
-    forward      y       = wk @ cols.T
-    input grad   dcols   = gy.T @ wk     then col2im (the adjoint scatter-add) into NCHW
-    weight grad  gw      = gy @ cols
+- **channels-last** (``cols[pixel, (p, q, c)]``, rows padded with zeros to a multiple of
+  ``VEC``): the forward output ``y[o, pixel]`` is a dot product along ``K`` (:func:`_dot`),
+  the weight gradient adds rows of ``cols`` (:func:`_axpy`, vectorised along ``K``), and the
+  input gradient adds rows of ``w`` into ``dcols[pixel, :]`` before the scatter-add col2im.
+- **channels-first** (``cols[(c, p, q), pixel]``): the forward output adds rows of ``cols``
+  (:func:`_axpy`, vectorised along the pixels) and the weight gradient is a dot product along
+  the pixels. A 1x1 convolution with stride 1 and no padding skips im2col: ``cols`` is the
+  image itself.
 
-On large maps (``BATCHED_MIN_PIXELS`` output pixels per sample or more) these are per-sample
-matmuls that read and write NCHW directly. On small maps one matmul per chunk is faster, with
-``gy`` and ``y`` converted from and to ``(pixel, channel)`` rows by tiled transposes. Work goes
-in chunks of samples whose columns take about ``CHUNK_BYTES``, so the columns stay in the
-last-level cache and the scratch memory is bounded. A 1x1 convolution with stride 1 and no
-padding skips im2col: it is a batched matmul.
+:func:`use_columns_first` picks the layout that vectorises along the longer dimension. With
+stride 1 the input gradient is itself a convolution, of ``gy`` by the flipped and transposed
+weight, so it goes through the forward kernels; other strides use channels-last columns and
+col2im. The images of the batch are split between ``numba.get_num_threads()`` threads
+(``prange``), each with its own scratch; the weight gradient sums one partial result per thread.
 
-Design notes (measured on the 2-core development machine, float32, batch 64):
+Design notes (measured on the 2-core development machine, AMD Zen 5, float32, batch 64):
 
-- The Numba kernels are serial on purpose. OpenBLAS worker threads spin for a while after each
-  matmul; a ``parallel=True`` kernel that runs right after one waits for a free core and took
-  8 ms (two scheduler ticks) instead of 0.3 ms. The matmuls, which dominate, use both cores.
+- NumPy's OpenBLAS runs its Haswell (AVX2) sgemm kernel here (``OPENBLAS_CORETYPE=Haswell`` in
+  the environment), about 110 GFLOP/s per core; Numba compiles for the host CPU and emits
+  AVX-512, and these products reach 150-210 GFLOP/s on one core. Replacing the OpenBLAS
+  matmuls of the previous version took the geometric mean of ours/PyTorch over the layers of
+  ``bench/kernels.py`` from 2.6 to 1.4 (``docs/benchmarks.md``).
+- The products keep their accumulators in registers: :func:`_dot` sums a 4x4 block of dot
+  products in 16 scalars that LLVM turns into vector registers (``reassoc`` lets it reorder the
+  sums); :func:`_axpy` updates 4 output rows from 4 input rows per pass, so each load and store
+  of the output serves 16 fused multiply-adds. Their loops index 1-D slices from 0: the same
+  loops from a variable start ran ten times slower.
+- Channels-last products longer than ``K_BLOCK`` columns go in blocks (the 8x8 layer with 192
+  channels: forward 2.2 ms instead of 3.0 ms).
+- Channels-first columns won where an image has many pixels and few columns (the 3-channel
+  first layer: forward about 0.5 ms against 1.2 ms channels-last), channels-last on the 8x8
+  layers (channels-first was 1.3-1.7x slower there).
+- Threads: ``prange`` splits the batch between the cores. A pool of Python threads
+  running ``nogil`` kernels compiled about 3 times faster but added 0.2-1 ms to every call
+  (waking a sleeping thread), which Numba's OpenMP threads avoid by spinning briefly.
+  The catch: OpenBLAS's threads spin for about 0.1 s after any multithreaded matmul (a linear
+  layer's, say); a parallel kernel that runs meanwhile waits for a scheduler tick (4-8 ms) to
+  get the second core. Keep OpenBLAS off the cores these kernels use (single-threaded BLAS for
+  the small matmuls of a training step) to get the full benefit.
+- The first call compiles each parallel driver for its dtype (about 20 s for float32, cached
+  on disk by Numba afterwards).
 - Copies go through 1-D slices (``d = a[i:j]; for u: d[u] = s[u]``): LLVM vectorises those
   loops; the same loop on computed flat indices ran ten times slower.
-- Channels-last columns copy runs of ``kw * C`` values; channels-first columns copy runs of one
-  output row (8 values on 8x8 maps) and were 3-20x slower to build on the deep layers.
-- Per-sample matmuls instead of transposes saved 15-20% on the 32x32 layers and cost 5-15% on
-  the 8x8 ones, hence the threshold.
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from tinyexit.backend.reference.conv import (
     IntPair,
@@ -42,14 +61,22 @@ from tinyexit.backend.reference.conv import (
     pair,
 )
 
-CHUNK_BYTES = 8 << 20
-"""Target size of the column matrix of one chunk of samples (8 MiB fits in L3)."""
+VEC = 16
+"""Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512
+register of float32), so that the dot products need no scalar tail."""
 
-BATCHED_MIN_PIXELS = 256
-"""From this many output pixels per sample on, per-sample matmuls read and write NCHW directly
-(no transposes); below it one matmul per chunk plus transposes is faster."""
+K_BLOCK = 1024
+"""Channels-last products go through the columns in blocks of this many (a multiple of ``VEC``),
+so that the rows a block reuses stay in the level-1 cache."""
 
 _TILE = 32
+_FASTMATH = {"contract", "reassoc"}
+
+
+def use_columns_first(k: int, pixels: int) -> bool:
+    """Pick the column layout: channels-first when an image has at least as many output pixels
+    as the weight has columns ``k``, so that the products vectorise along the longer one."""
+    return pixels >= k
 
 
 @njit(cache=True)
@@ -84,99 +111,288 @@ def _add(dst, src):
         dst[u] += src[u]
 
 
-@njit(cache=True)
-def _im2col(x, n0, n1, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
-    """Fill ``cols[((n-n0)*ho + i)*wo + j, (p*kw + q)*C + c] = xpad[n, c, i*sh+p, j*sw+q]``.
+@njit(cache=True, fastmath=_FASTMATH)
+def _dot(a, bt, c, k0, k1, accumulate):
+    """``c (+)= a[:, k0:k1] @ bt[:, k0:k1].T``, each entry a dot product along rows of a, bt.
 
-    ``xp`` is a flat scratch of ``Hp*Wp*C`` values, ``tmp`` an ``(H*W, C)`` scratch.
+    Blocks of 4 rows of ``a`` by 4 rows of ``bt`` keep their 16 sums in registers; the rows must
+    be contiguous. Rows left over when ``c``'s sides are not multiples of 4 take one sum each.
+    """
+    m, n = c.shape
+    m4, n4 = m - m % 4, n - n % 4
+    zero = c.dtype.type(0)
+    for j in range(0, n4, 4):
+        b0, b1, b2, b3 = bt[j, k0:k1], bt[j + 1, k0:k1], bt[j + 2, k0:k1], bt[j + 3, k0:k1]
+        for i in range(0, m4, 4):
+            a0, a1, a2, a3 = a[i, k0:k1], a[i + 1, k0:k1], a[i + 2, k0:k1], a[i + 3, k0:k1]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+            for k in range(k1 - k0):
+                x0, x1, x2, x3 = b0[k], b1[k], b2[k], b3[k]
+                y0, y1, y2, y3 = a0[k], a1[k], a2[k], a3[k]
+                s00 += y0 * x0
+                s01 += y0 * x1
+                s02 += y0 * x2
+                s03 += y0 * x3
+                s10 += y1 * x0
+                s11 += y1 * x1
+                s12 += y1 * x2
+                s13 += y1 * x3
+                s20 += y2 * x0
+                s21 += y2 * x1
+                s22 += y2 * x2
+                s23 += y2 * x3
+                s30 += y3 * x0
+                s31 += y3 * x1
+                s32 += y3 * x2
+                s33 += y3 * x3
+            if accumulate:
+                s00 += c[i, j]
+                s01 += c[i, j + 1]
+                s02 += c[i, j + 2]
+                s03 += c[i, j + 3]
+                s10 += c[i + 1, j]
+                s11 += c[i + 1, j + 1]
+                s12 += c[i + 1, j + 2]
+                s13 += c[i + 1, j + 3]
+                s20 += c[i + 2, j]
+                s21 += c[i + 2, j + 1]
+                s22 += c[i + 2, j + 2]
+                s23 += c[i + 2, j + 3]
+                s30 += c[i + 3, j]
+                s31 += c[i + 3, j + 1]
+                s32 += c[i + 3, j + 2]
+                s33 += c[i + 3, j + 3]
+            c[i, j], c[i, j + 1], c[i, j + 2], c[i, j + 3] = s00, s01, s02, s03
+            c[i + 1, j], c[i + 1, j + 1], c[i + 1, j + 2], c[i + 1, j + 3] = s10, s11, s12, s13
+            c[i + 2, j], c[i + 2, j + 1], c[i + 2, j + 2], c[i + 2, j + 3] = s20, s21, s22, s23
+            c[i + 3, j], c[i + 3, j + 1], c[i + 3, j + 2], c[i + 3, j + 3] = s30, s31, s32, s33
+    for i in range(m):
+        ai = a[i, k0:k1]
+        for j in range(n4 if i < m4 else 0, n):
+            bj = bt[j, k0:k1]
+            s = c[i, j] if accumulate else zero
+            for k in range(k1 - k0):
+                s += ai[k] * bj[k]
+            c[i, j] = s
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _axpy(a, b, c, j0, j1, accumulate):
+    """``c[:, j0:j1] (+)= a @ b[:, j0:j1]``: each row of ``c`` a sum of rows of ``b``, vectorised
+    along the rows.
+
+    Each pass updates 4 rows of ``c`` from 4 rows of ``b``; the rows of ``b`` and ``c`` must be
+    contiguous, ``a`` may have any strides. Leftover rows of ``c`` take one at a time.
+    """
+    m, kk = a.shape
+    k4 = kk - kk % 4
+    if not accumulate:
+        c[:, j0:j1] = 0
+    for i in range(0, m - m % 4, 4):
+        c0, c1, c2, c3 = c[i, j0:j1], c[i + 1, j0:j1], c[i + 2, j0:j1], c[i + 3, j0:j1]
+        for k in range(0, k4, 4):
+            b0, b1, b2, b3 = b[k, j0:j1], b[k + 1, j0:j1], b[k + 2, j0:j1], b[k + 3, j0:j1]
+            a00, a01, a02, a03 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
+            a10, a11, a12, a13 = a[i + 1, k], a[i + 1, k + 1], a[i + 1, k + 2], a[i + 1, k + 3]
+            a20, a21, a22, a23 = a[i + 2, k], a[i + 2, k + 1], a[i + 2, k + 2], a[i + 2, k + 3]
+            a30, a31, a32, a33 = a[i + 3, k], a[i + 3, k + 1], a[i + 3, k + 2], a[i + 3, k + 3]
+            for j in range(j1 - j0):
+                x0, x1, x2, x3 = b0[j], b1[j], b2[j], b3[j]
+                c0[j] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+                c1[j] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+                c2[j] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+                c3[j] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        for k in range(k4, kk):
+            bk = b[k, j0:j1]
+            a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
+            for j in range(j1 - j0):
+                x = bk[j]
+                c0[j] += a0 * x
+                c1[j] += a1 * x
+                c2[j] += a2 * x
+                c3[j] += a3 * x
+    for i in range(m - m % 4, m):
+        ci = c[i, j0:j1]
+        for k in range(kk):
+            bk, aik = b[k, j0:j1], a[i, k]
+            for j in range(j1 - j0):
+                ci[j] += aik * bk[j]
+
+
+@njit(cache=True)
+def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
+    """Fill ``cols[i*wo + j, (p*kw + q)*C + c] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-last).
+
+    ``xp`` is a flat ``Hp*Wp*C`` scratch whose border must be 0, ``tmp`` an ``(H*W, C)`` one;
+    the columns of ``cols`` from ``kh*kw*C`` on are left as they are. For stride 1 the ``kw*C``
+    values of one kernel row are contiguous in ``xp``, so each kernel row is one copy.
     """
     c_, h, w = x.shape[1], x.shape[2], x.shape[3]
     wp = w + 2 * pw
     run = kw * c_
-    flat = cols.reshape(-1)
-    xp[:] = 0  # the border stays 0, the interior is overwritten for each sample
-    for n in range(n0, n1):
-        # channels-last, zero-padded copy of sample n
-        _transpose(x[n].reshape(c_, h * w), tmp)
-        for i in range(h):
-            start = ((i + ph) * wp + pw) * c_
-            _copy(xp[start:start + w * c_], tmp[i * w:(i + 1) * w].reshape(-1))
-        for i in range(ho):
-            for j in range(wo):
-                dst = (((n - n0) * ho + i) * wo + j) * kh * run
-                for p in range(kh):
-                    src = ((i * sh + p) * wp + j * sw) * c_
-                    if sw == 1:  # the kw*C values of kernel row p are contiguous
-                        _copy(flat[dst:dst + run], xp[src:src + run])
-                    else:
-                        for q in range(kw):
-                            d, s = dst + q * c_, src + q * c_
-                            _copy(flat[d:d + c_], xp[s:s + c_])
-                    dst += run
+    _transpose(x[n].reshape(c_, h * w), tmp)
+    for i in range(h):
+        start = ((i + ph) * wp + pw) * c_
+        _copy(xp[start:start + w * c_], tmp[i * w:(i + 1) * w].reshape(-1))
+    for i in range(ho):
+        for j in range(wo):
+            row = cols[i * wo + j]
+            for p in range(kh):
+                src, dst = ((i * sh + p) * wp + j * sw) * c_, p * run
+                if sw == 1:
+                    _copy(row[dst:dst + run], xp[src:src + run])
+                else:
+                    for q in range(kw):
+                        d, s = dst + q * c_, src + q * c_
+                        _copy(row[d:d + c_], xp[s:s + c_])
 
 
 @njit(cache=True)
-def _col2im(dcols, n0, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx):
-    """Scatter-add ``dcols`` (rows of samples ``n0, n0+1, ...``) into ``gx`` (the adjoint of
-    :func:`_im2col`); ``acc`` is a flat ``Hp*Wp*C`` scratch, ``tmp`` an ``(H*W, C)`` one."""
+def _col2im_last(dcols, n, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx):
+    """Scatter-add channels-last ``dcols`` into ``gx[n]`` (the adjoint of :func:`_im2col_last`);
+    ``acc`` is a flat ``Hp*Wp*C`` scratch, ``tmp`` an ``(H*W, C)`` one."""
     c_, h, w = gx.shape[1], gx.shape[2], gx.shape[3]
     wp = w + 2 * pw
     run = kw * c_
-    flat = dcols.reshape(-1)
-    for b in range(dcols.shape[0] // (ho * wo)):
-        acc[:] = 0
-        for i in range(ho):
-            for j in range(wo):
-                src = ((b * ho + i) * wo + j) * kh * run
-                for p in range(kh):
-                    dst = ((i * sh + p) * wp + j * sw) * c_
-                    if sw == 1:
-                        _add(acc[dst:dst + run], flat[src:src + run])
-                    else:
-                        for q in range(kw):
-                            d, s = dst + q * c_, src + q * c_
-                            _add(acc[d:d + c_], flat[s:s + c_])
-                    src += run
-        # crop the padding and go back to NCHW
+    acc[:] = 0
+    for i in range(ho):
+        for j in range(wo):
+            row = dcols[i * wo + j]
+            for p in range(kh):
+                dst, src = ((i * sh + p) * wp + j * sw) * c_, p * run
+                if sw == 1:
+                    _add(acc[dst:dst + run], row[src:src + run])
+                else:
+                    for q in range(kw):
+                        d, s = dst + q * c_, src + q * c_
+                        _add(acc[d:d + c_], row[s:s + c_])
+    # crop the padding and go back to channels-first
+    for i in range(h):
+        start = ((i + ph) * wp + pw) * c_
+        _copy(tmp[i * w:(i + 1) * w].reshape(-1), acc[start:start + w * c_])
+    _transpose(tmp, gx[n].reshape(c_, h * w))
+
+
+@njit(cache=True)
+def _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols):
+    """Fill ``cols[(c*kh + p)*kw + q, i*wo + j] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-first).
+
+    ``xp`` is a ``(C, Hp, Wp)`` scratch whose border must be 0; rows of ``cols`` from
+    ``C*kh*kw`` on are left as they are.
+    """
+    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
+    for c in range(c_):
         for i in range(h):
-            start = ((i + ph) * wp + pw) * c_
-            _copy(tmp[i * w:(i + 1) * w].reshape(-1), acc[start:start + w * c_])
-        _transpose(tmp, gx[n0 + b].reshape(c_, h * w))
+            _copy(xp[c, i + ph, pw:pw + w], x[n, c, i])
+    for c in range(c_):
+        for p in range(kh):
+            for q in range(kw):
+                row = cols[(c * kh + p) * kw + q]
+                for i in range(ho):
+                    src = xp[c, i * sh + p]
+                    if sw == 1:
+                        _copy(row[i * wo:(i + 1) * wo], src[q:q + wo])
+                    else:
+                        for j in range(wo):
+                            row[i * wo + j] = src[j * sw + q]
 
 
-@njit(cache=True)
-def _rows_to_nchw(rows, n0, out):
-    """``out[n0 + b, o, l] = rows[b*L + l, o]`` for ``out`` of shape ``(N, O, L)``."""
-    length = out.shape[2]
-    for b in range(rows.shape[0] // length):
-        _transpose(rows[b * length:(b + 1) * length], out[n0 + b])
+@njit(cache=True, parallel=True)
+def _forward_last(x, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, y):
+    """``y[n] = wk @ cols_n.T`` with channels-last columns; ``y`` is ``(N, O, Ho*Wo)``."""
+    n_, c_, h, w = x.shape
+    for t in prange(nt):
+        xp = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
+        tmp = np.empty((h * w, c_), x.dtype)
+        cols = np.zeros((ho * wo, wk.shape[1]), x.dtype)
+        for n in range(t, n_, nt):
+            _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols)
+            for k0 in range(0, wk.shape[1], kc):
+                _dot(wk, cols, y[n], k0, min(k0 + kc, wk.shape[1]), k0 > 0)
 
 
-@njit(cache=True)
-def _nchw_to_rows(a, n0, n1, rows):
-    """``rows[(n-n0)*L + l, o] = a[n, o, l]`` for ``a`` of shape ``(N, O, L)``."""
-    length = a.shape[2]
-    for n in range(n0, n1):
-        _transpose(a[n], rows[(n - n0) * length:(n - n0 + 1) * length])
+@njit(cache=True, parallel=True)
+def _forward_first(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, y):
+    """``y[n] = w2 @ cols_n`` with channels-first columns (``x[n]`` itself when ``direct``)."""
+    n_, c_, h, w = x.shape
+    for t in prange(nt):
+        xp = np.zeros((c_, h + 2 * ph, w + 2 * pw), x.dtype)
+        cols = np.empty((0 if direct else w2.shape[1], ho * wo), x.dtype)
+        for n in range(t, n_, nt):
+            if direct:
+                _axpy(w2, x[n].reshape(c_, h * w), y[n], 0, ho * wo, False)
+            else:
+                _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols)
+                _axpy(w2, cols, y[n], 0, ho * wo, False)
+
+
+@njit(cache=True, parallel=True)
+def _input_grad_last(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, gx):
+    """``gx[n] = col2im(gy[n].T @ wk)`` with channels-last columns; ``gy`` is ``(N, O, Ho*Wo)``."""
+    n_, c_, h, w = gx.shape
+    for t in prange(nt):
+        acc = np.empty((h + 2 * ph) * (w + 2 * pw) * c_, gx.dtype)
+        tmp = np.empty((h * w, c_), gx.dtype)
+        dcols = np.empty((ho * wo, wk.shape[1]), gx.dtype)
+        for n in range(t, n_, nt):
+            for j0 in range(0, wk.shape[1], kc):
+                _axpy(gy[n].T, wk, dcols, j0, min(j0 + kc, wk.shape[1]), False)
+            _col2im_last(dcols, n, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx)
+
+
+@njit(cache=True, parallel=True)
+def _weight_grad_last(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, gwk):
+    """``gwk = sum_n gy[n] @ cols_n`` with channels-last columns, one partial sum per thread."""
+    n_, c_, h, w = x.shape
+    parts = np.zeros((nt,) + gwk.shape, x.dtype)
+    for t in prange(nt):
+        xp = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
+        tmp = np.empty((h * w, c_), x.dtype)
+        cols = np.zeros((ho * wo, gwk.shape[1]), x.dtype)
+        for n in range(t, n_, nt):
+            _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols)
+            for j0 in range(0, cols.shape[1], kc):
+                _axpy(gy[n], cols, parts[t], j0, min(j0 + kc, cols.shape[1]), True)
+    gwk[:] = parts.sum(axis=0)
+
+
+@njit(cache=True, parallel=True)
+def _weight_grad_first(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, gw2):
+    """``gw2 = sum_n gy[n] @ cols_n.T`` with channels-first columns (``x[n]`` when ``direct``),
+    one partial sum per thread."""
+    n_, c_, h, w = x.shape
+    parts = np.zeros((nt,) + gw2.shape, x.dtype)
+    for t in prange(nt):
+        xp = np.zeros((c_, h + 2 * ph, w + 2 * pw), x.dtype)
+        cols = np.zeros((0 if direct else gw2.shape[1], ho * wo), x.dtype)
+        for n in range(t, n_, nt):
+            if direct:
+                _dot(gy[n], x[n].reshape(c_, h * w), parts[t], 0, ho * wo, True)
+            else:
+                _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols)
+                _dot(gy[n], cols, parts[t], 0, ho * wo, True)
+    gw2[:] = parts.sum(axis=0)
+
+
+def _threads(n: int) -> int:
+    """Threads for a batch of ``n`` images: Numba's thread count, at most one per image."""
+    return max(1, min(numba.get_num_threads(), n))
+
+
+def _round_up(k: int, m: int) -> int:
+    """The smallest multiple of ``m`` that is at least ``k``."""
+    return -(-k // m) * m
+
+
+def _block(kp: int) -> int:
+    """Split ``kp`` columns into equal blocks of at most ``K_BLOCK``, rounded up to ``VEC``."""
+    return _round_up(-(-kp // -(-kp // K_BLOCK)), VEC)
 
 
 def _is_pointwise(kernel_hw, stride, padding) -> bool:
-    """True for a 1x1 kernel with stride 1 and no padding (a plain matmul)."""
+    """True for a 1x1 kernel with stride 1 and no padding (im2col is the identity)."""
     return tuple(kernel_hw) == (1, 1) and stride == (1, 1) and padding == (0, 0)
-
-
-def _chunk(n: int, rows_per_sample: int, k: int, itemsize: int) -> int:
-    """Samples per chunk so that the chunk's columns take about ``CHUNK_BYTES``."""
-    return max(1, min(n, CHUNK_BYTES // max(1, rows_per_sample * k * itemsize)))
-
-
-def _im2col_args(x_shape, kernel_hw, stride, padding, out_hw, dtype, nb):
-    """Kernel geometry and scratch buffers shared by :func:`_im2col` and :func:`_col2im`."""
-    (_, c, h, w), (kh, kw), (sh, sw), (ph, pw) = x_shape, kernel_hw, stride, padding
-    xp = np.empty((h + 2 * ph) * (w + 2 * pw) * c, dtype)
-    tmp = np.empty((h * w, c), dtype)
-    cols = np.empty((nb * out_hw[0] * out_hw[1], kh * kw * c), dtype)
-    return (kh, kw, sh, sw, ph, pw) + tuple(out_hw), xp, tmp, cols
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> np.ndarray:
@@ -196,24 +412,15 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     dtype = np.result_type(x, w)
     x, w = np.ascontiguousarray(x, dtype), np.ascontiguousarray(w, dtype)
     (n, c, h, wd), (o, _, kh, kw) = x.shape, w.shape
-    if _is_pointwise((kh, kw), s, pd):
-        return np.matmul(w.reshape(o, c), x.reshape(n, c, h * wd)).reshape(n, o, ho, wo)
-    length, k = ho * wo, kh * kw * c
-    nb = _chunk(n, length, k, x.itemsize)
-    geom, xp, tmp, cols = _im2col_args(x.shape, (kh, kw), s, pd, (ho, wo), dtype, nb)
-    wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, k)  # columns (p, q, c)
-    rows = np.empty((nb * length, o) if length < BATCHED_MIN_PIXELS else (0, o), dtype)
-    y = np.empty((n, o, length), dtype)
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        m = (n1 - n0) * length
-        _im2col(x, n0, n1, *geom, xp, tmp, cols)
-        if length >= BATCHED_MIN_PIXELS:  # y[n] = wk @ cols_n.T
-            cols3 = cols[:m].reshape(n1 - n0, length, k)
-            np.matmul(wk, cols3.transpose(0, 2, 1), out=y[n0:n1])
-        else:  # y_rows = cols @ wk.T
-            np.matmul(cols[:m], wk.T, out=rows[:m])
-            _rows_to_nchw(rows[:m], n0, y)
+    k = c * kh * kw
+    y = np.empty((n, o, ho * wo), dtype)
+    if use_columns_first(k, ho * wo):
+        direct = _is_pointwise((kh, kw), s, pd)
+        _forward_first(x, w.reshape(o, k), kh, kw, *s, *pd, ho, wo, direct, _threads(n), y)
+    else:
+        wk = np.zeros((o, _round_up(k, VEC)), dtype)
+        wk[:, :k] = w.transpose(0, 2, 3, 1).reshape(o, k)  # columns (p, q, c)
+        _forward_last(x, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]), _threads(n), y)
     return y.reshape(n, o, ho, wo)
 
 
@@ -238,25 +445,17 @@ def conv2d_input_grad(
     check_grad_shape(gy.shape, (n, o, ho, wo))
     dtype = np.result_type(gy, w)
     gy, w = np.ascontiguousarray(gy, dtype), np.ascontiguousarray(w, dtype)
-    if _is_pointwise((kh, kw), s, pd):
-        return np.matmul(w.reshape(o, c).T, gy.reshape(n, o, ho * wo)).reshape(n, c, h, wd)
-    length, k = ho * wo, kh * kw * c
-    nb = _chunk(n, length, k, gy.itemsize)
-    geom, acc, tmp, dcols = _im2col_args((n, c, h, wd), (kh, kw), s, pd, (ho, wo), dtype, nb)
-    wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, k)  # columns (p, q, c)
-    rows = np.empty((nb * length, o) if length < BATCHED_MIN_PIXELS else (0, o), dtype)
+    if s == (1, 1) and pd[0] < kh and pd[1] < kw:
+        # gx[c, a, b] = sum_{o,p,q} gy[o, a+ph-p, b+pw-q] w[o, c, p, q]: a stride-1 convolution
+        # of gy padded by k-1-p with the weight flipped in space and transposed in (o, c)
+        wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        return conv2d(gy, wf, 1, (kh - 1 - pd[0], kw - 1 - pd[1]))
+    k = c * kh * kw
+    wk = np.zeros((o, _round_up(k, VEC)), dtype)
+    wk[:, :k] = w.transpose(0, 2, 3, 1).reshape(o, k)  # columns (p, q, c)
     gx = np.empty((n, c, h, wd), dtype)
-    g3 = gy.reshape(n, o, length)
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        m = (n1 - n0) * length
-        if length >= BATCHED_MIN_PIXELS:  # dcols_n = gy[n].T @ wk
-            dcols3 = dcols[:m].reshape(n1 - n0, length, k)
-            np.matmul(g3[n0:n1].transpose(0, 2, 1), wk, out=dcols3)
-        else:  # dcols = gy_rows @ wk
-            _nchw_to_rows(g3, n0, n1, rows)
-            np.matmul(rows[:m], wk, out=dcols[:m])
-        _col2im(dcols[:m], n0, *geom, acc, tmp, gx)
+    g3 = gy.reshape(n, o, ho * wo)
+    _input_grad_last(g3, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]), _threads(n), gx)
     return gx
 
 
@@ -281,23 +480,13 @@ def conv2d_weight_grad(
     check_grad_shape(gy.shape, (n, o, ho, wo))
     dtype = np.result_type(x, gy)
     x, gy = np.ascontiguousarray(x, dtype), np.ascontiguousarray(gy, dtype)
-    length, k = ho * wo, kh * kw * c
-    if _is_pointwise((kh, kw), s, pd):
-        x3, g3 = x.reshape(n, c, length), gy.reshape(n, o, length)
-        return np.matmul(g3, x3.transpose(0, 2, 1)).sum(axis=0).reshape(o, c, 1, 1)
-    nb = _chunk(n, length, k, x.itemsize)
-    geom, xp, tmp, cols = _im2col_args(x.shape, (kh, kw), s, pd, (ho, wo), dtype, nb)
-    rows = np.empty((nb * length, o) if length < BATCHED_MIN_PIXELS else (0, o), dtype)
-    gwk, part = np.zeros((o, k), dtype), np.empty((o, k), dtype)
-    g3 = gy.reshape(n, o, length)
-    for n0 in range(0, n, nb):
-        n1 = min(n, n0 + nb)
-        m = (n1 - n0) * length
-        _im2col(x, n0, n1, *geom, xp, tmp, cols)
-        if length >= BATCHED_MIN_PIXELS:  # gw += sum_n gy[n] @ cols_n
-            gwk += np.matmul(g3[n0:n1], cols[:m].reshape(n1 - n0, length, k)).sum(axis=0)
-        else:  # gw += gy_rows.T @ cols
-            _nchw_to_rows(g3, n0, n1, rows)
-            np.matmul(rows[:m].T, cols[:m], out=part)
-            gwk += part
-    return np.ascontiguousarray(gwk.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
+    k, g3 = c * kh * kw, gy.reshape(n, o, ho * wo)
+    if use_columns_first(k, ho * wo):
+        direct = _is_pointwise((kh, kw), s, pd)
+        # im2col rows padded with zeros to a multiple of 4 keep every dot product in a 4x4 block
+        gw2 = np.empty((o, k if direct else _round_up(k, 4)), dtype)
+        _weight_grad_first(x, g3, kh, kw, *s, *pd, ho, wo, direct, _threads(n), gw2)
+        return np.ascontiguousarray(gw2[:, :k]).reshape(o, c, kh, kw)
+    gwk = np.empty((o, _round_up(k, VEC)), dtype)
+    _weight_grad_last(x, g3, kh, kw, *s, *pd, ho, wo, _block(gwk.shape[1]), _threads(n), gwk)
+    return np.ascontiguousarray(gwk[:, :k].reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
