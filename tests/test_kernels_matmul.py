@@ -1,4 +1,7 @@
-"""The matrix-product kernels against the NumPy reference: shapes, broadcasting, dtypes, the BLAS fallback."""
+"""The matrix-product kernels against the NumPy reference: shapes, broadcasting, dtypes, the BLAS fallback.
+
+The ``gpu`` module is written for any array module, so it runs here on NumPy arrays.
+"""
 from __future__ import annotations
 
 import importlib
@@ -7,19 +10,21 @@ import numpy as np
 import pytest
 
 from tinyexit.backend import cpu, reference
+from tinyexit.backend.gpu import matmul as gpu_matmul_module
 cpu_matmul_module = importlib.import_module("tinyexit.backend.cpu.matmul")
 
 CASES = [((64, 128), (128, 100)), ((3, 5, 7), (7, 2)), ((2, 1, 4, 3), (5, 3, 6)), ((1, 1), (1, 1)),
          ((4, 9), (2, 9, 1)), ((2, 3, 0), (2, 0, 4))]
 
 
+@pytest.mark.parametrize("kernel", [cpu.matmul, gpu_matmul_module.matmul], ids=["cpu", "gpu-numpy"])
 @pytest.mark.parametrize("dtype,rtol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 @pytest.mark.parametrize("shapes", CASES, ids=str)
-def test_numba_matmul_matches_reference(shapes, dtype, rtol):
+def test_matmul_kernels_match_reference(shapes, dtype, rtol, kernel):
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal(s).astype(dtype) for s in shapes)
     want = reference.matmul(a, b)
-    got = cpu.matmul(a, b)
+    got = kernel(a, b)
     assert got.shape == want.shape and got.dtype == want.dtype
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * 10)
 
