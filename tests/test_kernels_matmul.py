@@ -9,15 +9,14 @@ import importlib
 import numpy as np
 import pytest
 
-from tinyexit.backend import cpu, reference
-from tinyexit.backend.gpu import matmul as gpu_matmul_module
+from tinyexit.backend import cpu, gpu, reference
 cpu_matmul_module = importlib.import_module("tinyexit.backend.cpu.matmul")
 
 CASES = [((64, 128), (128, 100)), ((3, 5, 7), (7, 2)), ((2, 1, 4, 3), (5, 3, 6)), ((1, 1), (1, 1)),
          ((4, 9), (2, 9, 1)), ((2, 3, 0), (2, 0, 4))]
 
 
-@pytest.mark.parametrize("kernel", [cpu.matmul, gpu_matmul_module.matmul], ids=["cpu", "gpu-numpy"])
+@pytest.mark.parametrize("kernel", [cpu.matmul, gpu.matmul], ids=["cpu", "gpu-numpy"])
 @pytest.mark.parametrize("dtype,rtol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 @pytest.mark.parametrize("shapes", CASES, ids=str)
 def test_matmul_kernels_match_reference(shapes, dtype, rtol, kernel):
