@@ -2,11 +2,15 @@
 
     python bench/reproduce.py --out runs/reproduce [--archs msdnet3_small ranet4_small] [--seeds 0 1 2]
         [--epochs 300] [--n-train N] [--batch-size 64] [--long-tail-arch msdnet3_small]
+        [--methods baseline l2w frozen]
     python bench/reproduce.py --quick --out /tmp/reproduce-quick      # tiny settings, about a minute
 
-For every architecture, method (baseline, L2W) and seed it trains and evaluates one run with
-``tinyexit.experiment`` (same schedule, budget and seeds for both methods), then the long-tailed
-CIFAR-10 setting (imbalance factor 100) for one architecture. Under ``--out`` it writes
+For every architecture, method and seed it trains and evaluates one run with
+``tinyexit.experiment`` (same schedule, budget and seeds for every method), then the long-tailed
+CIFAR-10 setting (imbalance factor 100) for one architecture. The methods are the baseline, L2W
+and L2W's fair control "frozen" (the same two SGD steps per batch, weighted by a WPN that is never
+trained), which tells the learned weighting apart from the extra backbone updates. Under ``--out``
+it writes
 ``runs/<training set>/<arch>/<method>/seed<seed>/`` (each run's checkpoint, metrics.json, plots),
 ``metrics.json`` (the summary: per-exit accuracy and accuracy at matched Mul-Adds, mean and std
 over seeds, time per epoch, configuration), ``summary.md`` and ``plots/``, and prints the markdown
@@ -34,6 +38,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (runs, metrics.json, summary.md, plots)")
     p.add_argument("--archs", nargs="+", help=f"model presets (default {' '.join(FULL['archs'])})")
+    p.add_argument("--methods", nargs="+", choices=reproduce.METHODS, default=list(reproduce.METHODS),
+                   help=f"methods compared (default {' '.join(reproduce.METHODS)})")
     p.add_argument("--seeds", nargs="+", type=int, help="seeds of every method (default 0 1 2)")
     p.add_argument("--epochs", type=int, help=f"training epochs of every run (default {FULL['epochs']})")
     p.add_argument("--n-train", type=int, help="training images per run (default: all; the long-tailed setting "
@@ -80,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 train_subset=args.n_train, test_subset=args.n_test, wpn_hidden=args.wpn_hidden,
                 data_root=args.data_root)
     try:
-        summary = reproduce.reproduce(settings, args.seeds, base, args.out, num_budgets=args.budgets,
+        summary = reproduce.reproduce(settings, args.seeds, base, args.out, methods=args.methods,
+                                      num_budgets=args.budgets,
                                       options=vars(args), progress=sys.stderr.isatty())
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -63,6 +63,15 @@ def test_aggregate_runs_is_numpy_mean_and_std_over_seeds():
         reproduce.aggregate_runs(runs, budgets)
 
 
+def test_run_config_of_each_method():
+    setting, base = reproduce.Setting("msdnet4_tiny", "synthetic"), dict(epochs=1, train_subset=32)
+    cfgs = {m: reproduce.run_config(setting, m, 3, base) for m in reproduce.METHODS}
+    assert [(c.method, c.weighting, c.seed) for c in cfgs.values()] == [("baseline", "wpn", 3), ("l2w", "wpn", 3),
+                                                                       ("l2w", "frozen", 3)]
+    with pytest.raises(ValueError, match="unknown method 'meta'; choose from baseline, l2w, frozen"):
+        reproduce.run_config(setting, "meta", 0, base)
+
+
 def test_ensure_run_resumes_an_unfinished_run_and_refuses_another(tmp_path):
     cfg = RunConfig(**TINY, epochs=2)
     experiment.train(cfg, tmp_path, progress=False, stop_after=1, log=lambda *_: None)  # "interrupted"
@@ -90,13 +99,15 @@ def _check_summary(out: Path, seeds: list[int]) -> dict:
     """Structure and values of the summary: every figure recomputed with NumPy from the runs' metrics."""
     summary = json.loads((out / "metrics.json").read_text())
     for key, entry in summary["settings"].items():
-        assert set(entry["methods"]) == {"baseline", "l2w"}
+        assert set(entry["methods"]) == {"baseline", "l2w", "frozen"}
         budgets = np.array(entry["budgets"])
         assert len(budgets) == 20 and (np.diff(budgets) > 0).all()
         for method, agg in entry["methods"].items():
             runs = [json.loads((out / d / "metrics.json").read_text()) for d in entry["runs"][method]]
             assert agg["seeds"] == seeds and agg["n_seeds"] == len(seeds)
-            assert agg["config"]["method"] == method and agg["config"]["arch"] == entry["arch"]
+            assert {k: agg["config"][k] for k in reproduce.METHOD_CONFIGS[method]} == reproduce.METHOD_CONFIGS[method]
+            assert agg["config"]["weighting"] == ("frozen" if method == "frozen" else "wpn")
+            assert agg["config"]["arch"] == entry["arch"]
             assert agg["config"]["long_tail"] == entry["long_tail"] and "seed" not in agg["config"]
             anytime = np.array([r["anytime_accuracy"] for r in runs])
             assert anytime.shape == (len(seeds), len(entry["mul_adds"]))
@@ -120,12 +131,14 @@ def test_quick_mode_end_to_end(tmp_path):
     assert list(summary["settings"]) == ["synthetic/msdnet4_tiny", "synthetic-lt100/msdnet4_tiny"]
     assert summary["settings"]["synthetic-lt100/msdnet4_tiny"]["long_tail"] == 100
     assert summary["options"]["quick"] and summary["options"]["epochs"] == 1
-    assert "| L2W top-1 (%) |" in first and "| expected Mul-Adds (M) |" in first
+    assert "| L2W top-1 (%) |" in first and "| frozen WPN top-1 (%) |" in first
+    assert "| expected Mul-Adds (M) | baseline top-1 (%) | L2W top-1 (%) | frozen WPN top-1 (%) | L2W − baseline " \
+           "| L2W − frozen WPN |" in first
     assert (out / "summary.md").read_text() in first
 
     again = subprocess.run([*COMMAND, "--quick", "--data", "synthetic", "--out", str(out)], capture_output=True,
                            text=True, timeout=300, check=True).stdout
-    assert again.count("reusing the finished run") == 8 and "epoch 1:" not in again
+    assert again.count("reusing the finished run") == 12 and "epoch 1:" not in again
     assert json.loads((out / "metrics.json").read_text())["settings"] == summary["settings"]
 
     refused = subprocess.run([*COMMAND, "--quick", "--data", "synthetic", "--epochs", "2", "--out", str(out)],

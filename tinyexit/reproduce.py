@@ -1,4 +1,5 @@
-"""The paper's comparison at a chosen scale: baseline against L2W over architectures, seeds and settings.
+"""The paper's comparison at a chosen scale: baseline against L2W (and its frozen-WPN control) over
+architectures, seeds and settings.
 
 ``bench/reproduce.py`` is the command; this module holds its pieces:
 
@@ -21,14 +22,19 @@ from pathlib import Path
 import numpy as np
 
 from . import experiment, plots
-from .experiment import CHECKPOINT, METHODS, RunConfig
+from .experiment import CHECKPOINT, RunConfig
 from .training import load_checkpoint
 
 #: ``ddof`` of every standard deviation over seeds.
 STD_DDOF = 0
 #: configuration fields that may differ between a saved run and the requested one (where the data lie).
 _LOCATION_FIELDS = ("data_root",)
-_METHOD_NAMES = {"baseline": "baseline", "l2w": "L2W"}
+#: the compared methods, as the run-configuration fields that make each one. "frozen" is the fair
+#: control of L2W: the same two SGD steps per batch with a WPN that is never trained.
+METHOD_CONFIGS = {"baseline": {"method": "baseline"}, "l2w": {"method": "l2w"},
+                  "frozen": {"method": "l2w", "weighting": "frozen"}}
+METHODS = tuple(METHOD_CONFIGS)
+_METHOD_NAMES = {"baseline": "baseline", "l2w": "L2W", "frozen": "frozen WPN"}
 
 Log = Callable[[str], None]
 
@@ -53,9 +59,15 @@ class Setting:
 
 
 def run_config(setting: Setting, method: str, seed: int, base: Mapping) -> RunConfig:
-    """The configuration of one run: ``base`` (schedule, budget, sizes) for this setting, method and seed."""
-    return RunConfig(**base, arch=setting.arch, data=setting.data, long_tail=setting.long_tail, method=method,
-                     seed=seed).validate()
+    """The configuration of one run: ``base`` (schedule, budget, sizes) for this setting, method and seed.
+
+    Raises:
+        ValueError: for a method not in :data:`METHOD_CONFIGS`.
+    """
+    if method not in METHOD_CONFIGS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHOD_CONFIGS)}")
+    return RunConfig(**base, **METHOD_CONFIGS[method], arch=setting.arch, data=setting.data,
+                     long_tail=setting.long_tail, seed=seed).validate()
 
 
 def run_dir(out: str | Path, setting: Setting, method: str, seed: int) -> Path:
@@ -288,15 +300,13 @@ def markdown_report(summary: Mapping, rows: int = 5) -> str:
         budgets = entry["budgets"]
         picks = sorted({int(round(i)) for i in np.linspace(0, len(budgets) - 1, min(rows, len(budgets)))})
         names = [_METHOD_NAMES.get(m, m) for m in methods]
-        both = "baseline" in methods and "l2w" in methods
-        header = [f"{n} top-1 (%)" for n in names] + (["L2W − baseline"] if both else [])
+        gains = [(a, b) for a, b in (("l2w", "baseline"), ("l2w", "frozen")) if a in methods and b in methods]
+        header = [f"{n} top-1 (%)" for n in names] + [f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]}" for a, b in gains]
         lines += ["", "| expected Mul-Adds (M) | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
         for i in picks:
             cells = [_pm(agg["accuracy_at_budgets"], i) for agg in methods.values()]
-            if both:
-                gain = (methods["l2w"]["accuracy_at_budgets"]["mean"][i]
-                        - methods["baseline"]["accuracy_at_budgets"]["mean"][i])
-                cells.append(f"{gain:+.2f}")
+            at = {m: agg["accuracy_at_budgets"]["mean"][i] for m, agg in methods.items()}
+            cells += [f"{at[a] - at[b]:+.2f}" for a, b in gains]
             lines.append(f"| {budgets[i] / 1e6:.2f} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
