@@ -135,6 +135,12 @@ def test_quick_mode_end_to_end(tmp_path):
     assert "| expected Mul-Adds (M) | baseline top-1 (%) | L2W top-1 (%) | frozen WPN top-1 (%) | L2W − baseline " \
            "| L2W − frozen WPN |" in first
     assert (out / "summary.md").read_text() in first
+    for entry in summary["settings"].values():  # paired gains: per seed, mean over the budgets
+        at = {m: np.array(agg["accuracy_at_budgets"]["per_run"]) for m, agg in entry["methods"].items()}
+        for a, b, name in (("l2w", "baseline", "L2W − baseline"), ("l2w", "frozen", "L2W − frozen WPN")):
+            d = (at[a] - at[b]).mean(axis=1)
+            assert (f"{name} seed by seed, mean over the budgets: {d[0]:+.2f} (seed 0), {d[1]:+.2f} (seed 1); "
+                    f"mean {d.mean():+.2f}.") in first
 
     again = subprocess.run([*COMMAND, "--quick", "--data", "synthetic", "--out", str(out)], capture_output=True,
                            text=True, timeout=300, check=True).stdout

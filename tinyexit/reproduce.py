@@ -275,8 +275,8 @@ def _count(n: int, noun: str) -> str:
 def markdown_report(summary: Mapping, rows: int = 5) -> str:
     """Markdown tables of a :func:`reproduce` summary, ready for ``docs/results.md``.
 
-    Per setting: the accuracy of every exit (mean ± std over seeds) and the time per epoch, then the
-    budgeted-batch accuracy at ``rows`` of the common budgets.
+    Per setting: the accuracy of every exit (mean ± std over seeds) and the time per epoch, the
+    budgeted-batch accuracy at ``rows`` of the common budgets, and L2W's gains seed by seed.
     """
     lines = []
     for key, entry in summary["settings"].items():
@@ -309,7 +309,20 @@ def markdown_report(summary: Mapping, rows: int = 5) -> str:
             cells += [f"{at[a] - at[b]:+.2f}" for a, b in gains]
             lines.append(f"| {budgets[i] / 1e6:.2f} | " + " | ".join(cells) + " |")
         lines.append("")
+        for a, b in gains:
+            if methods[a]["seeds"] == methods[b]["seeds"]:
+                lines += [_paired_line(methods, a, b), ""]
     return "\n".join(lines)
+
+
+def _paired_line(methods: Mapping, a: str, b: str) -> str:
+    """Method a − method b seed by seed, each averaged over the common budgets (a seed fixes the initial
+    weights and the batch order of every method, so the pairs differ only in the method)."""
+    diff = np.nanmean(np.subtract(methods[a]["accuracy_at_budgets"]["per_run"],
+                                  methods[b]["accuracy_at_budgets"]["per_run"]), axis=1)
+    pairs = ", ".join(f"{d:+.2f} (seed {s})" for d, s in zip(diff, methods[a]["seeds"]))
+    return (f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]} seed by seed, mean over the budgets: {pairs}; "
+            f"mean {diff.mean():+.2f}.")
 
 
 def reproduce(settings: Sequence[Setting], seeds: Sequence[int], base: Mapping, out: str | Path,
