@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import tinyexit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # document this checkout, not an installed copy
+import tinyexit  # noqa: E402
 
 API_MD = Path(__file__).with_name("api.md")
 MODULES = [
@@ -67,6 +68,8 @@ def entry(qualified: str, obj) -> list[str]:
     if inspect.isclass(obj):
         lines = [f"### `{qualified}{signature(obj)}`", "", summary(obj), ""]
         for name, member in sorted(vars(obj).items()):
+            if isinstance(member, (classmethod, staticmethod)):
+                member = member.__func__
             if name.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
                 continue
             if isinstance(member, property):

@@ -58,6 +58,35 @@ def test_backward_accumulates_like_pytorch():
     assert x.grad.grad_fn is None
 
 
+def test_backward_with_create_graph_keeps_history_in_dot_grad():
+    x = rand(3)
+    (x ** 3).sum().backward(create_graph=True)  # x.grad = 3 x^2, recorded
+    assert x.grad.grad_fn is not None
+    np.testing.assert_allclose(x.grad.numpy(), 3 * x.numpy() ** 2)
+    (h,) = te.grad(x.grad.sum(), x)  # d/dx sum(3 x^2) = 6 x
+    np.testing.assert_allclose(h.numpy(), 6 * x.numpy())
+
+
+def test_backward_reaches_every_leaf_once_and_skips_constants():
+    x, w = rand(3, seed=1), rand(3, seed=2)
+    c = rand(3, seed=3, requires_grad=False)
+    y = (x * w + x * c).sum()  # x is reached twice
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), w.numpy() + c.numpy())
+    np.testing.assert_allclose(w.grad.numpy(), x.numpy())
+    assert c.grad is None
+    leaf = rand(1)
+    leaf.backward()
+    np.testing.assert_allclose(leaf.grad.numpy(), 1)
+
+
+def test_op_parameters_are_attributes_of_the_node():
+    x = te.randn(1, 2, 5, 5, requires_grad=True)
+    y = te.nn.functional.conv2d(x, te.randn(3, 2, 3, 3), stride=2, padding=1)
+    assert tuple(y.grad_fn.stride) == (2, 2) and tuple(y.grad_fn.padding) == (1, 1)
+    assert y.grad_fn.inputs[0] is x
+
+
 def test_grad_touches_no_dot_grad():
     x = rand(3)
     te.grad((x * x).sum(), x)

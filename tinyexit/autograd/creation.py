@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import check_device, to_device
-from .tensor import Tensor
+from .tensor import Tensor, as_shape
 
 float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int32, np.bool_
 
@@ -44,8 +44,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -
 
 
 def _filled(fill, shape, dtype, device, requires_grad) -> Tensor:
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-    array = to_device(np.full(shape, fill, dtype=dtype or np.float32), check_device(device))
+    array = to_device(np.full(as_shape(shape), fill, dtype=dtype or np.float32), check_device(device))
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -76,15 +75,13 @@ def ones_like(x: Tensor, dtype=None) -> Tensor:
 
 def randn(*shape, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the global generator."""
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-    array = _rng.standard_normal(shape).astype(dtype or np.float32)
+    array = _rng.standard_normal(as_shape(shape)).astype(dtype or np.float32)
     return Tensor(to_device(array, check_device(device)), requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
     """Uniform [0, 1) samples from the global generator."""
-    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-    array = _rng.random(shape).astype(dtype or np.float32)
+    array = _rng.random(as_shape(shape)).astype(dtype or np.float32)
     return Tensor(to_device(array, check_device(device)), requires_grad=requires_grad)
 
 

@@ -7,6 +7,8 @@ A graph node is a ``Function``; a tensor is an edge, identified by ``(node, outp
 2. keeps only the nodes that lie on a path to a wanted input (``grad`` walks no other part),
 3. visits them from the outputs back, calling each ``fn.backward`` once with the summed
    gradients of its outputs, with graph recording on only when ``create_graph`` is asked for.
+
+``backward`` is ``grad`` with respect to every leaf that requires grad, added into ``.grad``.
 """
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ def _key(t: Tensor):
     return id(t) if t._ctx is None else (id(t._ctx), t._idx)
 
 
-def _topological_order(roots: Sequence[Function]) -> list[Function]:
-    """Nodes reachable from ``roots``, every node after all the nodes it consumes (post-order)."""
+def _topological_order(tensors: Sequence[Tensor]) -> list[Function]:
+    """The nodes ``tensors`` were computed by, every node after all the nodes it consumes (post-order)."""
     order: list[Function] = []
     visited: set[int] = set()
-    stack = [(fn, False) for fn in roots]
+    stack = [(t._ctx, False) for t in tensors if t._ctx is not None]
     while stack:
         fn, expanded = stack.pop()
         if expanded:
@@ -64,7 +66,7 @@ def _seed_gradients(outputs, grad_outputs) -> list[Tensor]:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; output {i} has shape "
                     f"{out.shape}: pass a gradient of that shape")
-            g = Tensor._make(out.data * 0 + 1)
+            g = Tensor.wrap(out.data * 0 + 1)
         elif not isinstance(g, Tensor):
             g = Tensor(g)
         if g.shape != out.shape:
@@ -73,54 +75,48 @@ def _seed_gradients(outputs, grad_outputs) -> list[Tensor]:
     return seeds
 
 
-def _run(outputs, seeds, wanted: set | None, create_graph: bool) -> tuple[dict, dict]:
-    """Propagate gradients; return (gradient per edge key, leaf tensor per leaf key).
+def _run(outputs, seeds, inputs, create_graph: bool) -> dict:
+    """Propagate the seeds back to ``inputs``; return the gradient of each input's edge key.
 
-    ``wanted`` is the set of edge keys whose gradients are asked for, or None for every leaf
-    that requires grad (what ``backward`` does).
+    A node runs only if one of its inputs is wanted or leads to a wanted input. Once a node has
+    run, the gradients of its outputs are dropped, unless an output is itself wanted.
     """
-    order = _topological_order([o._ctx for o in outputs if o._ctx is not None])
+    wanted = {_key(t) for t in inputs}
+    order = _topological_order(outputs)
+    relevant: set[int] = set()  # the nodes that lie on a path to a wanted edge
 
-    def wanted_edge(t: Tensor) -> bool:
-        return t.requires_grad and (t._ctx is None if wanted is None else _key(t) in wanted)
+    def leads_to_wanted(t: Tensor) -> bool:
+        return t.requires_grad and (_key(t) in wanted or (t._ctx is not None and id(t._ctx) in relevant))
 
-    relevant: dict[int, bool] = {}  # node -> lies on a path to a wanted edge
     for fn in order:
-        relevant[id(fn)] = any(
-            wanted_edge(t) or (t._ctx is not None and relevant[id(t._ctx)]) for t in fn.inputs)
+        if any(leads_to_wanted(t) for t in fn.inputs):
+            relevant.add(id(fn))
 
     grads: dict = {}
-    leaves: dict = {}
+
+    def accumulate(t: Tensor, g: Tensor) -> None:
+        k = _key(t)
+        grads[k] = g if k not in grads else grads[k] + g
+
     with set_grad_enabled(create_graph):
         for out, g in zip(outputs, seeds):
-            k = _key(out)
-            grads[k] = g if k not in grads else grads[k] + g
-            if out._ctx is None:
-                leaves[k] = out
+            accumulate(out, g)
         for fn in reversed(order):
-            if not relevant[id(fn)]:
+            if id(fn) not in relevant:
                 continue
-            # a node's output gradients are complete now: hand them over, keeping only the asked-for ones
+            # every consumer of this node has run, so its output gradients are complete
             keys = [(id(fn), i) for i in range(fn.n_outputs)]
-            gys = [grads.get(k) if wanted is not None and k in wanted else grads.pop(k, None) for k in keys]
+            gys = [grads.get(k) if k in wanted else grads.pop(k, None) for k in keys]
             if all(g is None for g in gys):
                 continue
-            if fn.materialize_grads:
-                gys = [g if g is not None else Tensor._make(fn.output(i).data * 0) for i, g in enumerate(gys)]
-            gxs = _as_tuple(fn.backward(*gys))
-            for t, gx in zip(fn.inputs, gxs):
-                if gx is None or not t.requires_grad:
-                    continue
-                if not (wanted_edge(t) or (t._ctx is not None and relevant[id(t._ctx)])):
+            for t, gx in zip(fn.inputs, _as_tuple(fn.backward(*gys))):
+                if gx is None or not leads_to_wanted(t):
                     continue
                 if gx.shape != t.shape:
                     raise RuntimeError(f"{fn!r}.backward returned a gradient of shape {gx.shape} "
                                        f"for an input of shape {t.shape}")
-                k = _key(t)
-                grads[k] = gx if k not in grads else grads[k] + gx
-                if t._ctx is None:
-                    leaves[k] = t
-    return grads, leaves
+                accumulate(t, gx)
+    return grads
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
@@ -142,7 +138,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"input {i} does not require grad: nothing to differentiate with respect to")
     seeds = _seed_gradients(outputs, grad_outputs)
-    grads, _ = _run(outputs, seeds, {_key(t) for t in inputs}, create_graph)
+    grads = _run(outputs, seeds, inputs, create_graph)
     result = []
     for i, t in enumerate(inputs):
         g = grads.get(_key(t))
@@ -153,14 +149,20 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
     return tuple(result)
 
 
+def _reachable_leaves(tensor: Tensor) -> list[Tensor]:
+    """The leaves that require grad and that ``tensor`` was computed from (itself, if a leaf)."""
+    edges = [tensor] + [t for fn in _topological_order([tensor]) for t in fn.inputs]
+    return list({id(t): t for t in edges if t._ctx is None and t.requires_grad}.values())
+
+
 def backward(tensor: Tensor, gradient=None, create_graph: bool = False) -> None:
     """Accumulate the gradient of ``tensor`` into ``.grad`` of every leaf that requires grad.
 
     As in PyTorch, ``.grad`` adds up over calls; with ``create_graph=True`` it keeps its history.
     """
-    seeds = _seed_gradients((tensor,), None if gradient is None else (gradient,))
-    grads, leaves = _run((tensor,), seeds, None, create_graph)
+    leaves = _reachable_leaves(tensor)
+    grads = grad(tensor, leaves, None if gradient is None else (gradient,), create_graph, allow_unused=True)
     with set_grad_enabled(create_graph):
-        for k, leaf in leaves.items():
-            g = grads[k] if create_graph else grads[k].detach()
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+        for leaf, g in zip(leaves, grads):
+            if g is not None:
+                leaf.grad = g if leaf.grad is None else leaf.grad + g

@@ -18,15 +18,13 @@ class Function:
     """Base class of differentiable operations.
 
     Subclasses implement ``forward(self, *arrays, **params)`` returning an array or a tuple of
-    arrays, and ``backward(self, *grad_outputs)`` returning one Tensor (or None) per input.
-    In ``backward``, ``self.inputs`` are the input Tensors and ``self.output(i)`` the i-th output
-    as a Tensor (only for subclasses that set ``retain_outputs = True``).
+    arrays, and ``backward(self, *grad_outputs)`` returning one Tensor (or None) per input; an
+    output that got no gradient passes None. In ``backward``, ``self.inputs`` are the input Tensors,
+    the keyword parameters of ``apply`` are attributes (``self.stride``), and ``self.output(i)`` is
+    the i-th output Tensor for subclasses that set ``retain_outputs = True``.
     """
 
     retain_outputs = False
-    #: pass zeros for outputs that received no gradient (False: pass None, as
-    #: ``ctx.set_materialize_grads(False)`` in PyTorch; needed for multi-output ops without retain_outputs)
-    materialize_grads = True
 
     inputs: tuple[Tensor, ...]
     n_outputs: int
@@ -38,16 +36,13 @@ class Function:
         raw = fn.forward(*[t.data for t in inputs], **params)
         multiple = isinstance(raw, tuple)
         arrays = raw if multiple else (raw,)
-        record = is_grad_enabled() and any(t.requires_grad for t in inputs)
-        if not record:
-            outs = tuple(Tensor._make(a) for a in arrays)
-            return outs if multiple else outs[0]
-        fn.inputs = inputs
-        fn.n_outputs = len(arrays)
-        outs = tuple(Tensor._make(a, fn, i) for i, a in enumerate(arrays))
-        if cls.retain_outputs:
-            fn._output_data = arrays
-            fn._output_refs = tuple(weakref.ref(o) for o in outs)
+        node = fn if is_grad_enabled() and any(t.requires_grad for t in inputs) else None
+        outs = tuple(Tensor.wrap(a, node, i) for i, a in enumerate(arrays))
+        if node is not None:
+            vars(fn).update(params)
+            fn.inputs, fn.n_outputs = inputs, len(arrays)
+            if cls.retain_outputs:
+                fn._output_refs = tuple(weakref.ref(o) for o in outs)  # weak: an output holds its node
         return outs if multiple else outs[0]
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
@@ -59,10 +54,10 @@ class Function:
         raise NotImplementedError
 
     def output(self, i: int = 0) -> Tensor:
-        """The i-th output as a Tensor attached to this node (rebuilt if the original was freed)."""
+        """The i-th output Tensor (alive during ``backward``: the caller or a consumer node holds it)."""
         out = self._output_refs[i]()
         if out is None:
-            out = Tensor._make(self._output_data[i], self, i)
+            raise RuntimeError(f"{self!r}.output({i}): the output tensor was freed before this backward call")
         return out
 
     def __repr__(self) -> str:

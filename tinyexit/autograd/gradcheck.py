@@ -11,17 +11,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..backend import array_module
-from .engine import grad
+from .engine import _as_tuple, grad
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
 
 class GradcheckError(AssertionError):
     """Raised when an analytical gradient disagrees with finite differences."""
-
-
-def _as_tuple(x) -> tuple:
-    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
 def _probe_vectors(outputs: Sequence[Tensor], seed: int) -> list[Tensor]:

@@ -11,6 +11,11 @@ if TYPE_CHECKING:
     from .function import Function
 
 
+def as_shape(args: tuple) -> tuple:
+    """The shape (or dims) passed as ``f(2, 3)`` or as ``f((2, 3))``, as one tuple."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
+
+
 class Tensor:
     """An n-dimensional array that records how it was computed.
 
@@ -37,14 +42,17 @@ class Tensor:
         self._idx = 0
 
     @classmethod
-    def _make(cls, data, ctx: Function | None = None, idx: int = 0) -> Tensor:
-        """Wrap an op's output array without copying or validating (internal fast path)."""
+    def wrap(cls, data, grad_fn: Function | None = None, output_index: int = 0) -> Tensor:
+        """A tensor around a NumPy or CuPy array as it is: no copy, no conversion, no checks.
+
+        ``Function.apply`` passes ``grad_fn`` and ``output_index``; without them it is a constant.
+        """
         t = object.__new__(cls)
         t.data = data
         t.grad = None
-        t.requires_grad = ctx is not None
-        t._ctx = ctx
-        t._idx = idx
+        t.requires_grad = grad_fn is not None
+        t._ctx = grad_fn
+        t._idx = output_index
         return t
 
     # --- properties -------------------------------------------------------------------------
@@ -130,7 +138,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._make(self.data)
+        return Tensor.wrap(self.data)
 
     def requires_grad_(self, mode: bool = True) -> Tensor:
         """Set whether this leaf tensor records operations for gradients; returns it."""
@@ -168,7 +176,7 @@ class Tensor:
 
     def long(self) -> Tensor:
         """Cast to int64 (not differentiable)."""
-        return Tensor._make(self.data.astype(np.int64))
+        return Tensor.wrap(self.data.astype(np.int64))
 
     # --- differentiation --------------------------------------------------------------------
     def backward(self, gradient: Tensor | None = None, create_graph: bool = False) -> None:

@@ -23,7 +23,7 @@ def confidences(logits: list[Tensor]) -> Tensor:
     """Max softmax probability of each exit for each sample, (B, K), without gradient."""
     xp = array_module(logits[0].data)
     with no_grad():
-        return Tensor._make(xp.stack([softmax(z, dim=1).data.max(axis=1) for z in logits], axis=1))
+        return Tensor.wrap(xp.stack([softmax(z, dim=1).data.max(axis=1) for z in logits], axis=1))
 
 
 class L2WTrainer:
@@ -170,4 +170,4 @@ class L2WTrainer:
             ramp = np.linspace(0.6, 1.4, k) if k > 1 else np.ones(1)  # the paper's fixed-weight ablation
             ramp = ramp[::-1] if self.weighting == "fixed_decreasing" else ramp
         xp = array_module(losses.data)
-        return Tensor._make(xp.broadcast_to(xp.asarray(ramp, dtype=losses.dtype), losses.shape))
+        return Tensor.wrap(xp.broadcast_to(xp.asarray(ramp, dtype=losses.dtype), losses.shape))

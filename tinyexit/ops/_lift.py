@@ -15,8 +15,8 @@ def lift(x, like: Tensor) -> Tensor:
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
         kind = like.dtype.kind
         dtype = like.dtype if (kind == "f" or not isinstance(x, float)) else np.float32
-        return Tensor._make(xp.asarray(x, dtype=dtype))
-    return Tensor._make(xp.asarray(x))
+        return Tensor.wrap(xp.asarray(x, dtype=dtype))
+    return Tensor.wrap(xp.asarray(x))
 
 
 def promote(a, b) -> tuple[Tensor, Tensor]:
@@ -28,9 +28,9 @@ def promote(a, b) -> tuple[Tensor, Tensor]:
         return a, b
     fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
     if fa and not fb:
-        return a, Tensor._make(b.data.astype(a.dtype))
+        return a, Tensor.wrap(b.data.astype(a.dtype))
     if fb and not fa:
-        return Tensor._make(a.data.astype(b.dtype)), b
+        return Tensor.wrap(a.data.astype(b.dtype)), b
     from .unary import cast  # a float32 and a float64 operand: cast differentiably up
     dtype = np.promote_types(a.dtype, b.dtype)
     return cast(a, dtype), cast(b, dtype)

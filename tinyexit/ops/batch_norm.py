@@ -30,7 +30,6 @@ class BatchNorm(Function):
 
     def forward(self, x, w, b, axes, eps, running_mean, running_var, momentum):
         xp = array_module(x)
-        self.axes, self.eps = axes, eps
         n = x.size // x.shape[1]
         self.mu = x.mean(axis=axes, keepdims=True)
         y = x - self.mu
@@ -54,10 +53,7 @@ class BatchNorm(Function):
 class BatchNormGrad(Function):
     """(gx, gw, gb) of batch norm for the output gradient gy; μ and s are passed in from the forward."""
 
-    materialize_grads = False
-
     def forward(self, x, w, gy, axes, eps, mu, s):
-        self.axes, self.eps = axes, eps
         n = x.size // x.shape[1]
         gb = gy.sum(axis=axes, keepdims=True)
         gx = x - mu
@@ -132,8 +128,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         return input * scale.reshape(stat_shape) + shift.reshape(stat_shape)
     if input.numel() // c < 2:
         raise ValueError(f"batch_norm in training needs more than one value per channel, input {input.shape}")
-    w = weight.reshape(stat_shape) if weight is not None else Tensor._make(xp.ones(stat_shape, input.dtype))
-    b = bias.reshape(stat_shape) if bias is not None else Tensor._make(xp.zeros(stat_shape, input.dtype))
+    w = weight.reshape(stat_shape) if weight is not None else Tensor.wrap(xp.ones(stat_shape, input.dtype))
+    b = bias.reshape(stat_shape) if bias is not None else Tensor.wrap(xp.zeros(stat_shape, input.dtype))
     return BatchNorm.apply(input, w, b, axes=(0,) + tuple(range(2, input.ndim)), eps=eps,
                            running_mean=None if running_mean is None else running_mean.data,
                            running_var=None if running_var is None else running_var.data, momentum=momentum)

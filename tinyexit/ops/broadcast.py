@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ..autograd.tensor import Tensor
+from ..autograd.tensor import Tensor, as_shape
 from ..backend import array_module
 
 
@@ -21,17 +21,15 @@ def _summed_axes(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[tuple
 
 class BroadcastTo(Function):
     def forward(self, x, shape):
-        self.in_shape = x.shape
         return array_module(x).broadcast_to(x, shape)
 
     def backward(self, gy):
-        return sum_to(gy, self.in_shape)
+        return sum_to(gy, self.inputs[0].shape)
 
 
 def broadcast_to(x: Tensor, *shape) -> Tensor:
     """Broadcast ``x`` to ``shape`` (as ``torch.broadcast_to``; -1 keeps a dimension)."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
+    shape = as_shape(shape)
     lead = len(shape) - x.ndim
     shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
     if shape == x.shape:
@@ -41,13 +39,12 @@ def broadcast_to(x: Tensor, *shape) -> Tensor:
 
 class SumTo(Function):
     def forward(self, x, shape):
-        self.in_shape = x.shape
         leading, ones = _summed_axes(x.shape, shape)
         y = x.sum(axis=leading + ones, keepdims=True) if leading + ones else x
         return y.reshape(shape)
 
     def backward(self, gy):
-        return broadcast_to(gy, self.in_shape)
+        return broadcast_to(gy, self.inputs[0].shape)
 
 
 def sum_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:

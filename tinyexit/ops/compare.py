@@ -7,7 +7,7 @@ from ._lift import lift
 
 def _compare(op):
     def compare(a: Tensor, b) -> Tensor:
-        return Tensor._make(op(a.data, lift(b, a).data))
+        return Tensor.wrap(op(a.data, lift(b, a).data))
 
     compare.__doc__ = f"Elementwise ``{op.__name__}`` comparison; returns a bool tensor, not differentiable."
     return compare

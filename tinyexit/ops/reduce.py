@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from collections import namedtuple
 
 from ..autograd.function import Function
@@ -38,11 +39,10 @@ def _expand_back(gy: Tensor, shape: tuple[int, ...], dims: tuple[int, ...]) -> T
 
 class Sum(Function):
     def forward(self, x, dims, keepdim):
-        self.in_shape, self.dims = x.shape, dims
         return x.sum(axis=dims, keepdims=keepdim)
 
     def backward(self, gy):
-        return _expand_back(gy, self.in_shape, self.dims)
+        return _expand_back(gy, self.inputs[0].shape, self.dims)
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -53,18 +53,14 @@ def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Mean over ``dim`` (all dimensions when None)."""
     dims = normalize_dims(dim, x.ndim)
-    count = 1
-    for d in dims:
-        count *= x.shape[d]
+    count = math.prod(x.shape[d] for d in dims)
     return sum(x, dims, keepdim) * (1.0 / builtins.max(count, 1))
 
 
 def var(x: Tensor, dim=None, keepdim: bool = False, unbiased: bool = True) -> Tensor:
     """Variance over ``dim``; ``unbiased`` divides by n - 1 (PyTorch's default), else by n."""
     dims = normalize_dims(dim, x.ndim)
-    count = 1
-    for d in dims:
-        count *= x.shape[d]
+    count = math.prod(x.shape[d] for d in dims)
     centred = x - mean(x, dims, keepdim=True)
     return sum(centred * centred, dims, keepdim) * (1.0 / builtins.max(count - int(unbiased), 1))
 
@@ -77,11 +73,10 @@ class Extremum(Function):
         y = (x.max if largest else x.min)(axis=dims, keepdims=True)
         hit = (x == y).astype(x.dtype)
         self.mask = hit / hit.sum(axis=dims, keepdims=True)
-        self.in_shape, self.dims = x.shape, dims
         return y if keepdim else xp.squeeze(y, axis=dims)
 
     def backward(self, gy):
-        return masked(_expand_back(gy, self.in_shape, self.dims), self.mask)
+        return masked(_expand_back(gy, self.inputs[0].shape, self.dims), self.mask)
 
 
 def _check_nonempty(x: Tensor, what: str) -> None:
@@ -115,17 +110,19 @@ def min(x: Tensor, dim: int | None = None, keepdim: bool = False):
     return MaxResult(amin(x, dim, keepdim), argmin(x, dim, keepdim))
 
 
+def _arg_extremum(x: Tensor, dim: int | None, keepdim: bool, name: str) -> Tensor:
+    _check_nonempty(x, name)
+    find = getattr(x.data, name)  # the array's own argmax/argmin
+    if dim is None:
+        return Tensor.wrap(array_module(x.data).asarray(find()))
+    return Tensor.wrap(find(axis=normalize_dims(dim, x.ndim)[0], keepdims=keepdim))
+
+
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the largest value (first on ties); not differentiable."""
-    _check_nonempty(x, "argmax")
-    if dim is None:
-        return Tensor._make(array_module(x.data).asarray(x.data.argmax()))
-    return Tensor._make(x.data.argmax(axis=normalize_dims(dim, x.ndim)[0], keepdims=keepdim))
+    return _arg_extremum(x, dim, keepdim, "argmax")
 
 
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index of the smallest value (first on ties); not differentiable."""
-    _check_nonempty(x, "argmin")
-    if dim is None:
-        return Tensor._make(array_module(x.data).asarray(x.data.argmin()))
-    return Tensor._make(x.data.argmin(axis=normalize_dims(dim, x.ndim)[0], keepdims=keepdim))
+    return _arg_extremum(x, dim, keepdim, "argmin")

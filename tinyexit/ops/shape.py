@@ -2,26 +2,21 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ..autograd.tensor import Tensor
+from ..autograd.tensor import Tensor, as_shape
 from ..backend import array_module, scatter_add
-
-
-def _shape_arg(shape) -> tuple:
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
 class Reshape(Function):
     def forward(self, x, shape):
-        self.in_shape = x.shape
         return x.reshape(shape)
 
     def backward(self, gy):
-        return reshape(gy, self.in_shape)
+        return reshape(gy, self.inputs[0].shape)
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
     """View with a new shape (one dimension may be -1)."""
-    shape = _shape_arg(shape)
+    shape = as_shape(shape)
     if shape == x.shape:
         return x
     try:
@@ -55,19 +50,15 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 class Permute(Function):
     def forward(self, x, dims):
-        self.dims = dims
         return x.transpose(dims)
 
     def backward(self, gy):
-        inverse = [0] * len(self.dims)
-        for i, d in enumerate(self.dims):
-            inverse[d] = i
-        return permute(gy, *inverse)
+        return permute(gy, *sorted(range(len(self.dims)), key=self.dims.__getitem__))  # the inverse permutation
 
 
 def permute(x: Tensor, *dims) -> Tensor:
     """Reorder dimensions (as ``torch.permute``)."""
-    dims = tuple(d % x.ndim for d in _shape_arg(dims))
+    dims = tuple(d % x.ndim for d in as_shape(dims))
     if sorted(dims) != list(range(x.ndim)):
         raise ValueError(f"permute needs a permutation of {x.ndim} dimensions, got {dims}")
     return x if dims == tuple(range(x.ndim)) else Permute.apply(x, dims=dims)
@@ -94,18 +85,16 @@ def _is_basic(index) -> bool:
 
 class GetItem(Function):
     def forward(self, x, index):
-        self.index, self.in_shape = index, x.shape
         return x[index]
 
     def backward(self, gy):
-        return IndexAdd.apply(gy, index=self.index, shape=self.in_shape)
+        return index_add(gy, self.index, self.inputs[0].shape)
 
 
 class IndexAdd(Function):
     """Adjoint of indexing: zeros of ``shape`` with ``gy`` added at ``index`` (repeats add up)."""
 
     def forward(self, gy, index, shape):
-        self.index = index
         xp = array_module(gy)
         out = xp.zeros(shape, dtype=gy.dtype)
         if _is_basic(index):
@@ -116,6 +105,11 @@ class IndexAdd(Function):
 
     def backward(self, ggx):
         return getitem(ggx, self.index)
+
+
+def index_add(gy: Tensor, index, shape: tuple[int, ...]) -> Tensor:
+    """Zeros of ``shape`` with ``gy`` added at ``index``: the gradient of ``getitem``."""
+    return IndexAdd.apply(gy, index=index, shape=shape)
 
 
 def getitem(x: Tensor, index) -> Tensor:
@@ -129,14 +123,13 @@ def getitem(x: Tensor, index) -> Tensor:
 
 class Cat(Function):
     def forward(self, *xs, dim):
-        self.dim = dim
-        self.sizes = [x.shape[dim] for x in xs]
         return array_module(xs[0]).concatenate(xs, axis=dim)
 
     def backward(self, gy):
         grads, start = [], 0
         lead = (slice(None),) * self.dim
-        for n in self.sizes:
+        for x in self.inputs:
+            n = x.shape[self.dim]
             grads.append(getitem(gy, lead + (slice(start, start + n),)))
             start += n
         return tuple(grads)

@@ -90,12 +90,10 @@ class MaskedIdentity(Function):
     """y = x * m for a constant (float or bool) mask m; the backbone of relu, abs, clamp, where and maximum."""
 
     def forward(self, x, mask):
-        self.mask = mask
-        self.in_shape = x.shape
         return x * mask
 
     def backward(self, gy):
-        return sum_to(masked(gy, self.mask), self.in_shape)
+        return sum_to(masked(gy, self.mask), self.inputs[0].shape)
 
 
 def masked(x: Tensor, mask) -> Tensor:
@@ -103,7 +101,7 @@ def masked(x: Tensor, mask) -> Tensor:
     return MaskedIdentity.apply(x, mask=mask)
 
 
-class ReLU(Function):
+class Relu(Function):
     retain_outputs = True
 
     def forward(self, x):
@@ -115,7 +113,7 @@ class ReLU(Function):
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0); its derivative is the constant mask x > 0."""
-    return ReLU.apply(x)
+    return Relu.apply(x)
 
 
 def abs(x: Tensor) -> Tensor:
@@ -134,7 +132,7 @@ def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tens
     if max is not None:
         inside &= x.data <= max
     clipped = xp.clip(x.data, min, max)
-    return masked(x, inside.astype(x.dtype)) + Tensor._make(xp.where(inside, 0, clipped).astype(x.dtype))
+    return masked(x, inside.astype(x.dtype)) + Tensor.wrap(xp.where(inside, 0, clipped).astype(x.dtype))
 
 
 def where(condition, a, b) -> Tensor:
@@ -159,11 +157,10 @@ def minimum(a, b) -> Tensor:
 
 class Cast(Function):
     def forward(self, x, dtype):
-        self.in_dtype = x.dtype
         return x.astype(dtype)
 
     def backward(self, gy):
-        return cast(gy, self.in_dtype)
+        return cast(gy, self.inputs[0].dtype)
 
 
 def cast(x: Tensor, dtype) -> Tensor:
@@ -173,11 +170,10 @@ def cast(x: Tensor, dtype) -> Tensor:
 
 class ToDevice(Function):
     def forward(self, x, device):
-        self.in_device = "cpu" if array_module(x) is np else "cuda"
         return to_device(x, device)
 
     def backward(self, gy):
-        return to_device_op(gy, self.in_device)
+        return to_device_op(gy, self.inputs[0].device)
 
 
 def to_device_op(x: Tensor, device: str) -> Tensor:

@@ -53,8 +53,8 @@ class Adam(Optimizer):
             g = g + wd * p if wd else g
             state = self.state.get(p)
             t = (state["step"] if state else 0) + 1
-            m = (1 - b1) * g if not state else b1 * Tensor._make(state["exp_avg"]) + (1 - b1) * g
-            v = (1 - b2) * g * g if not state else b2 * Tensor._make(state["exp_avg_sq"]) + (1 - b2) * g * g
+            m = (1 - b1) * g if not state else b1 * Tensor.wrap(state["exp_avg"]) + (1 - b1) * g
+            v = (1 - b2) * g * g if not state else b2 * Tensor.wrap(state["exp_avg_sq"]) + (1 - b2) * g * g
             denom = (v + 1e-30).sqrt() / math.sqrt(1 - b2 ** t) + eps  # tiny shift keeps d sqrt finite at v = 0
             updated.append(p - (lr / (1 - b1 ** t)) * m / denom)
         return updated

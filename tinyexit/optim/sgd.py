@@ -56,7 +56,7 @@ class SGD(Optimizer):
             d = g + wd * p if wd else g
             buf = self.state.get(p, {}).get("momentum_buffer")
             if mom:
-                new_buf = d if buf is None else d + mom * Tensor._make(buf)
+                new_buf = d if buf is None else d + mom * Tensor.wrap(buf)
                 d = d + mom * new_buf if group["nesterov"] else new_buf
             updated.append(p - lr * d)
         return updated
