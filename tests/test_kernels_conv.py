@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tinyexit.backend.cpu import conv as cpu_conv
+from tinyexit.backend.geometry import conv_geometry
 from tinyexit.backend.gpu import conv as gpu_conv
 from tinyexit.backend.reference import conv as ref_conv
 
@@ -49,7 +50,7 @@ def _data(case, dtype, seed=0):
     """Random x, w and an output gradient gy for a case."""
     n, c, h, w, o, khw, stride, padding = case
     rng = np.random.default_rng(seed)
-    ho, wo = ref_conv.conv_output_size((h, w), khw, stride, padding)
+    _, _, (ho, wo) = conv_geometry((n, c, h, w), (o, c) + khw, stride, padding)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = rng.standard_normal((o, c) + khw).astype(dtype)
     gy = rng.standard_normal((n, o, ho, wo)).astype(dtype)

@@ -7,6 +7,8 @@ function names and signatures:
 - ``reference``: plain NumPy, the readable specification and the test oracle;
 - ``cpu``: Numba kernels, used for NumPy arrays;
 - ``gpu``: CuPy kernels, used for CuPy arrays.
+
+All three check their arguments and compute output sizes with :mod:`tinyexit.backend.geometry`.
 """
 from __future__ import annotations
 

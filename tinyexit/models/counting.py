@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..autograd.creation import zeros
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
+from ..backend.geometry import pair
 from ..nn import AvgPool2d, BatchNorm2d, Conv2d, Flatten, Identity, Linear, MaxPool2d, Module, ReLU
 
 _COUNTED = (Conv2d, BatchNorm2d, ReLU, AvgPool2d, MaxPool2d, Linear, Identity, Flatten)
@@ -44,10 +45,6 @@ class ExitCounts:
         return "\n".join(rows)
 
 
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
 def layer_mul_adds(layer: Module, x: Tensor, y: Tensor) -> float:
     """Mul-Adds of one call of a leaf layer with input ``x`` and output ``y``."""
     if isinstance(layer, Conv2d):
@@ -56,7 +53,7 @@ def layer_mul_adds(layer: Module, x: Tensor, y: Tensor) -> float:
     if isinstance(layer, ReLU):
         return float(x.numel())
     if isinstance(layer, (AvgPool2d, MaxPool2d)):
-        kh, kw = _pair(layer.kernel_size)
+        kh, kw = pair(layer.kernel_size, "kernel_size")
         return float(y.numel() * kh * kw)
     if isinstance(layer, Linear):
         per_sample = layer.weight.numel() + (0 if layer.bias is None else layer.bias.numel())

@@ -1,12 +1,14 @@
 """Functional operations with PyTorch's names and signatures (``tinyexit.nn.functional``).
 
-The wrappers here check shapes, dtypes and devices and then call the differentiable ops in
-``tinyexit.ops``. One deliberate difference from PyTorch: ``interpolate`` defaults to
-``align_corners=True``, the setting RANet uses (see docs/api.md).
+The wrappers here check tensors, dtypes and devices and then call the differentiable ops in
+``tinyexit.ops``; the kernels check the window geometry (shapes, kernel, stride, padding, output
+size) with ``tinyexit.backend.geometry``. One deliberate difference from PyTorch: ``interpolate``
+defaults to ``align_corners=True``, the setting RANet uses (see docs/api.md).
 """
 from __future__ import annotations
 
 from ..autograd.tensor import Tensor
+from ..backend.geometry import pair
 from ..ops import cat, cross_entropy, log_softmax, relu, sigmoid, softmax, tanh
 from ..ops.batch_norm import batch_norm
 from ..ops.conv import conv
@@ -15,13 +17,6 @@ from ..ops.resize import bilinear
 
 __all__ = ["avg_pool2d", "batch_norm", "cat", "conv2d", "cross_entropy", "interpolate",
            "linear", "log_softmax", "max_pool2d", "relu", "sigmoid", "softmax", "tanh"]
-
-
-def _pair(v, name: str) -> tuple[int, int]:
-    pair = (v, v) if isinstance(v, int) else tuple(v)
-    if len(pair) != 2 or not all(isinstance(i, int) for i in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
-    return pair
 
 
 def _check_nchw(x: Tensor, what: str) -> None:
@@ -43,19 +38,9 @@ def _check_same(x: Tensor, other: Tensor, name: str, what: str) -> None:
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
     """2-D convolution (cross-correlation) of (N, C, H, W) by (O, C, kh, kw), as PyTorch's."""
     _check_nchw(input, "conv2d")
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d expects a 4-D weight (O, C, kh, kw), got shape {weight.shape}")
-    if weight.shape[1] != input.shape[1]:
-        raise ValueError(f"conv2d: input has {input.shape[1]} channels but weight {weight.shape} expects "
-                         f"{weight.shape[1]}")
     _check_same(input, weight, "weight", "conv2d")
-    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
-    for d in range(2):
-        if input.shape[2 + d] + 2 * padding[d] < weight.shape[2 + d]:
-            raise ValueError(f"conv2d: kernel {weight.shape[2:]} is larger than the padded input "
-                             f"{input.shape[2:]} with padding {padding}")
-    if bias is not None and bias.shape != (weight.shape[0],):
-        raise ValueError(f"conv2d: bias has shape {bias.shape}, expected ({weight.shape[0]},)")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError(f"conv2d: bias has shape {bias.shape}, expected {weight.shape[:1]}")
     y = conv(input, weight, stride, padding)
     return y if bias is None else y + bias.reshape(1, -1, 1, 1)
 
@@ -73,15 +58,13 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """Average pooling (count_include_pad=True, as PyTorch's default)."""
     _check_nchw(input, "avg_pool2d")
-    k = _pair(kernel_size, "kernel_size")
-    return avg_pool(input, k, k if stride is None else _pair(stride, "stride"), _pair(padding, "padding"))
+    return avg_pool(input, kernel_size, stride, padding)
 
 
 def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """Max pooling; the gradient goes to the first maximum of each window."""
     _check_nchw(input, "max_pool2d")
-    k = _pair(kernel_size, "kernel_size")
-    return max_pool(input, k, k if stride is None else _pair(stride, "stride"), _pair(padding, "padding"))
+    return max_pool(input, kernel_size, stride, padding)
 
 
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "bilinear",
@@ -99,7 +82,4 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "biline
     if size is None:
         sh, sw = (scale_factor, scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
         size = (int(input.shape[2] * sh), int(input.shape[3] * sw))
-    size = _pair(size, "size")
-    if min(size) < 1:
-        raise ValueError(f"interpolate: output size must be positive, got {size}")
-    return bilinear(input, size, bool(align_corners))
+    return bilinear(input, pair(size, "size"), bool(align_corners))

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..autograd.creation import ones, zeros
 from ..autograd.tensor import Tensor
+from ..backend.geometry import pair
 from . import functional as F
 from .init import default_uniform_
 from .module import Module, Parameter
@@ -33,7 +34,7 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, dtype=np.float32):
         super().__init__()
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        kh, kw = pair(kernel_size, "kernel_size", minimum=1)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.weight = Parameter(zeros(out_channels, in_channels, kh, kw, dtype=dtype))

@@ -19,34 +19,19 @@ weight, so it goes through the forward kernels; other strides use channels-last 
 col2im. The images of the batch are split between ``numba.get_num_threads()`` threads
 (``prange``), each with its own scratch; the weight gradient sums one partial result per thread.
 
-Design notes (measured on the 2-core development machine, AMD Zen 5, float32, batch 64):
+Why it is written this way (the measurements are in ``docs/benchmarks.md``):
 
-- NumPy's OpenBLAS runs its Haswell (AVX2) sgemm kernel here (``OPENBLAS_CORETYPE=Haswell`` in
-  the environment), about 110 GFLOP/s per core; Numba compiles for the host CPU and emits
-  AVX-512, and these products reach 150-210 GFLOP/s on one core. Replacing the OpenBLAS
-  matmuls of the previous version took the geometric mean of ours/PyTorch over the layers of
-  ``bench/kernels.py`` from 2.6 to 1.4 (``docs/benchmarks.md``).
-- The products keep their accumulators in registers: :func:`_dot` sums a 4x4 block of dot
-  products in 16 scalars that LLVM turns into vector registers (``reassoc`` lets it reorder the
-  sums); :func:`_axpy` updates 4 output rows from 4 input rows per pass, so each load and store
-  of the output serves 16 fused multiply-adds. Their loops index 1-D slices from 0: the same
-  loops from a variable start ran ten times slower.
-- Channels-last products longer than ``K_BLOCK`` columns go in blocks (the 8x8 layer with 192
-  channels: forward 2.2 ms instead of 3.0 ms).
-- Channels-first columns won where an image has many pixels and few columns (the 3-channel
-  first layer: forward about 0.5 ms against 1.2 ms channels-last), channels-last on the 8x8
-  layers (channels-first was 1.3-1.7x slower there).
-- Threads: ``prange`` splits the batch between the cores. A pool of Python threads
-  running ``nogil`` kernels compiled about 3 times faster but added 0.2-1 ms to every call
-  (waking a sleeping thread), which Numba's OpenMP threads avoid by spinning briefly.
-  The catch: OpenBLAS's threads spin for about 0.1 s after any multithreaded matmul (a linear
-  layer's, say); a parallel kernel that runs meanwhile waits for a scheduler tick (4-8 ms) to
-  get the second core. Keep OpenBLAS off the cores these kernels use (single-threaded BLAS for
-  the small matmuls of a training step) to get the full benefit.
-- The first call compiles each parallel driver for its dtype (about 20 s for float32, cached
-  on disk by Numba afterwards).
-- Copies go through 1-D slices (``d = a[i:j]; for u: d[u] = s[u]``): LLVM vectorises those
-  loops; the same loop on computed flat indices ran ten times slower.
+- The products are Numba loops, not NumPy's ``@``: Numba compiles for the host CPU (AVX-512
+  where there is one), which beats the OpenBLAS sgemm kernel that ``OPENBLAS_CORETYPE=Haswell``
+  selects on these small products. :func:`_dot` keeps a 4x4 block of sums in registers
+  (``reassoc`` lets LLVM reorder them); :func:`_axpy` makes each load and store of the output
+  serve 16 fused multiply-adds.
+- Loops run over 1-D slices indexed from 0 (``d = a[i:j]; for u: d[u] = s[u]``), the form LLVM
+  vectorises reliably; loops from a variable start or over computed flat indices are far slower.
+- Threads are ``prange``: Numba's OpenMP threads spin briefly instead of sleeping, so a call does
+  not pay to wake them. A parallel kernel that runs while OpenBLAS's threads still spin after a
+  multithreaded matmul waits for a core; keep the small matmuls of a step off OpenBLAS's threads.
+- The first call compiles each parallel driver for its dtype; Numba caches it on disk.
 """
 from __future__ import annotations
 
@@ -54,12 +39,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from tinyexit.backend.reference.conv import (
-    IntPair,
-    check_conv_shapes,
-    check_grad_shape,
-    pair,
-)
+from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
 
 VEC = 16
 """Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512
@@ -396,19 +376,8 @@ def _is_pointwise(kernel_hw, stride, padding) -> bool:
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> np.ndarray:
-    """2-D convolution (cross-correlation, as in PyTorch) without bias or groups.
-
-    Args:
-        x: Input, ``(N, C, H, W)``.
-        w: Weight, ``(O, C, kh, kw)``.
-        stride: Stride, an int or ``(sh, sw)``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``y`` of shape ``(N, O, Ho, Wo)``, C-contiguous, in the dtype of ``x`` and ``w``.
-    """
-    ho, wo = check_conv_shapes(x.shape, w.shape, stride, padding)
-    s, pd = pair(stride), pair(padding)
+    """As :func:`tinyexit.backend.reference.conv.conv2d`, in the dtype of ``x`` and ``w``."""
+    s, pd, (ho, wo) = conv_geometry(x.shape, w.shape, stride, padding)
     dtype = np.result_type(x, w)
     x, w = np.ascontiguousarray(x, dtype), np.ascontiguousarray(w, dtype)
     (n, c, h, wd), (o, _, kh, kw) = x.shape, w.shape
@@ -427,22 +396,10 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
 def conv2d_input_grad(
     gy: np.ndarray, w: np.ndarray, input_hw: tuple[int, int], stride: IntPair, padding: IntPair
 ) -> np.ndarray:
-    """Gradient of :func:`conv2d` with respect to its input (a transposed convolution).
-
-    Args:
-        gy: Gradient of the output, ``(N, O, Ho, Wo)``.
-        w: Weight, ``(O, C, kh, kw)``.
-        input_hw: The input size ``(H, W)``; rows and columns no window touches get 0.
-        stride: Stride, an int or ``(sh, sw)``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``gx`` of shape ``(N, C, H, W)``, C-contiguous.
-    """
-    (h, wd), s, pd = input_hw, pair(stride), pair(padding)
-    (n, o), (_, c, kh, kw) = gy.shape[:2], w.shape
-    ho, wo = check_conv_shapes((n, c, h, wd), w.shape, stride, padding)
-    check_grad_shape(gy.shape, (n, o, ho, wo))
+    """As :func:`tinyexit.backend.reference.conv.conv2d_input_grad`."""
+    (h, wd), (n, o), (_, c, kh, kw) = input_hw, gy.shape[:2], w.shape
+    s, pd, (ho, wo) = conv_geometry((n, c, h, wd), w.shape, stride, padding)
+    check_conv_grad(gy.shape, (n, o, ho, wo))
     dtype = np.result_type(gy, w)
     gy, w = np.ascontiguousarray(gy, dtype), np.ascontiguousarray(w, dtype)
     if s == (1, 1) and pd[0] < kh and pd[1] < kw:
@@ -462,22 +419,10 @@ def conv2d_input_grad(
 def conv2d_weight_grad(
     x: np.ndarray, gy: np.ndarray, kernel_hw: tuple[int, int], stride: IntPair, padding: IntPair
 ) -> np.ndarray:
-    """Gradient of :func:`conv2d` with respect to its weight.
-
-    Args:
-        x: Input, ``(N, C, H, W)``.
-        gy: Gradient of the output, ``(N, O, Ho, Wo)``.
-        kernel_hw: The kernel size ``(kh, kw)``.
-        stride: Stride, an int or ``(sh, sw)``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``gw`` of shape ``(O, C, kh, kw)``, C-contiguous.
-    """
-    (kh, kw), s, pd = kernel_hw, pair(stride), pair(padding)
-    (n, c), o = x.shape[:2], gy.shape[1]
-    ho, wo = check_conv_shapes(x.shape, (o, c, kh, kw), stride, padding)
-    check_grad_shape(gy.shape, (n, o, ho, wo))
+    """As :func:`tinyexit.backend.reference.conv.conv2d_weight_grad`."""
+    (kh, kw), (n, c), o = kernel_hw, x.shape[:2], gy.shape[1]
+    s, pd, (ho, wo) = conv_geometry(x.shape, (o, c, kh, kw), stride, padding)
+    check_conv_grad(gy.shape, (n, o, ho, wo))
     dtype = np.result_type(x, gy)
     x, gy = np.ascontiguousarray(x, dtype), np.ascontiguousarray(gy, dtype)
     k, g3 = c * kh * kw, gy.reshape(n, o, ho * wo)

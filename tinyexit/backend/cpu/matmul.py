@@ -4,8 +4,7 @@ The products of a multi-exit network's training step are small (an exit's classi
 64 x 128 x 100 at batch 64). OpenBLAS runs even those on all its threads, which then spin for a
 while after the call, and the parallel Numba convolutions that follow wait for the busy core.
 Products of at most ``SMALL_MACS`` multiply-adds therefore run in a serial Numba loop; larger ones,
-where BLAS's blocking pays, still go to ``@``. Measured on msdnet5, batch 64, 2 threads: a baseline
-training step took 0.32-0.38 s this way against 0.61-0.68 s with every product in OpenBLAS.
+where BLAS's blocking pays, still go to ``@`` (the effect on a training step: ``docs/benchmarks.md``).
 """
 from __future__ import annotations
 

@@ -4,8 +4,7 @@ Same functions, signatures and results as :mod:`tinyexit.backend.reference.pool`
 ``avg_pool2d`` with ``count_include_pad=True`` and ``max_pool2d``, ``ceil_mode=False``). Each
 kernel works on the (N*C, H, W) planes of a C-contiguous input, one after another. The kernels
 are serial on purpose: a ``parallel=True`` kernel that runs right after an OpenBLAS matmul waits
-for BLAS's spinning threads (see ``cpu/conv.py``); in a training step of ranet4_small, serial
-pooling and resizing made the whole step 1.8x faster than the parallel versions. Each output
+for BLAS's spinning threads (see ``cpu/conv.py`` and ``docs/benchmarks.md``). Each output
 sums (or compares) its window in row-major order, as the reference and PyTorch do, so the
 results agree bit for bit with the reference.
 """
@@ -14,18 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tinyexit.backend.reference.pool import (
-    IntPair,
-    as_pair,
-    check_idx,
-    check_input,
-    check_output_shape,
-    pool_geometry,
-)
+from tinyexit.backend.geometry import IntPair, check_index, check_nchw, check_pool_grad, pair, pool_geometry
 
-
-# The kernels index the flat input plane by plane with unsigned indices: every index here is
-# non-negative, and an unsigned one spares Numba its negative-index wraparound (1.3-1.4x faster).
+# The kernels index the flat input plane with unsigned indices: every index here is non-negative,
+# and an unsigned one spares Numba its negative-index wraparound.
 
 
 @njit(cache=True)
@@ -80,27 +71,17 @@ def _max_pool(x, y, idx, height, width, kh, kw, sh, sw, ph, pw):  # pragma: no c
 
 
 @njit(cache=True)
-def _scatter(gy, idx, gx, bad):  # pragma: no cover
-    size = gx.shape[1]
+def _scatter(gy, idx, gx):  # pragma: no cover
     for p in range(gy.shape[0]):
         for k in range(gy.shape[1]):
-            t = idx[p, k]
-            if 0 <= t < size:
-                gx[p, t] += gy[p, k]
-            else:
-                bad[p] = True
+            gx[p, idx[p, k]] += gy[p, k]
 
 
 @njit(cache=True)
-def _gather(gx, idx, y, bad):  # pragma: no cover
-    size = gx.shape[1]
+def _gather(gx, idx, y):  # pragma: no cover
     for p in range(y.shape[0]):
         for k in range(y.shape[1]):
-            t = idx[p, k]
-            if 0 <= t < size:
-                y[p, k] = gx[p, t]
-            else:
-                bad[p] = True
+            y[p, k] = gx[p, idx[p, k]]
 
 
 def _planes(x: np.ndarray) -> np.ndarray:
@@ -119,17 +100,11 @@ def _rows(x: np.ndarray, dtype=None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[0] * x.shape[1], -1)
 
 
-def _raise_if_bad(bad: np.ndarray, plane_size: int) -> None:
-    """Raise if a kernel flagged an index outside the input plane."""
-    if bad.any():
-        raise ValueError(f"idx must lie in [0, {plane_size}), the flat input-plane positions")
-
-
 def avg_pool2d(
     x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.pool.avg_pool2d`, compiled with Numba."""
-    check_input(x)
+    check_nchw(x)
     (kh, kw), (sh, sw), (ph, pw), out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     y = np.empty((x.shape[0] * x.shape[1],) + out, dtype=x.dtype)
     _avg_pool(_flat(x), y, x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw, x.dtype.type(kh * kw))
@@ -137,20 +112,16 @@ def avg_pool2d(
 
 
 def avg_pool2d_adjoint(
-    gy: np.ndarray,
-    input_hw: tuple[int, int],
-    kernel_size: IntPair,
-    stride: IntPair | None,
-    padding: IntPair,
+    gy: np.ndarray, input_hw: tuple[int, int], kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.pool.avg_pool2d_adjoint`, compiled with Numba."""
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     (kh, kw), (sh, sw), (ph, pw), out = pool_geometry(input_hw, kernel_size, stride, padding)
-    check_output_shape(gy, out)
-    hw = as_pair(tuple(input_hw), "input_hw")
-    gx = np.zeros(gy.shape[:2] + hw, dtype=gy.dtype)
+    check_pool_grad(gy, out)
+    h, w = input_hw
+    gx = np.zeros(gy.shape[:2] + (h, w), dtype=gy.dtype)
     div = gy.dtype.type(kh * kw)
-    _avg_pool_adjoint(_planes(gy), gx.reshape(-1), *hw, kh, kw, sh, sw, ph, pw, div)
+    _avg_pool_adjoint(_planes(gy), gx.reshape(-1), h, w, kh, kw, sh, sw, ph, pw, div)
     return gx
 
 
@@ -158,7 +129,7 @@ def max_pool2d(
     x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ) -> tuple[np.ndarray, np.ndarray]:
     """As :func:`tinyexit.backend.reference.pool.max_pool2d`, compiled with Numba."""
-    check_input(x)
+    check_nchw(x)
     (kh, kw), (sh, sw), (ph, pw), out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     shape = (x.shape[0] * x.shape[1],) + out
     y, idx = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int64)
@@ -168,24 +139,18 @@ def max_pool2d(
 
 def max_pool2d_scatter(gy: np.ndarray, idx: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.pool.max_pool2d_scatter`, compiled with Numba."""
-    check_input(gy, "gy")
-    check_idx(idx, gy.shape)
-    hw = as_pair(tuple(input_hw), "input_hw")
-    planes = gy.shape[0] * gy.shape[1]
-    gx = np.zeros((planes, hw[0] * hw[1]), dtype=gy.dtype)
-    bad = np.zeros(planes, dtype=np.bool_)
-    _scatter(_rows(gy), _rows(idx, np.int64), gx, bad)
-    _raise_if_bad(bad, hw[0] * hw[1])
-    return gx.reshape(gy.shape[:2] + hw)
+    check_nchw(gy, "gy")
+    h, w = pair(input_hw, "input_hw")
+    check_index(idx, gy.shape, h * w)
+    gx = np.zeros((gy.shape[0] * gy.shape[1], h * w), dtype=gy.dtype)
+    _scatter(_rows(gy), _rows(idx, np.int64), gx)
+    return gx.reshape(gy.shape[:2] + (h, w))
 
 
 def max_pool2d_gather(gx: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.pool.max_pool2d_gather`, compiled with Numba."""
-    check_input(gx, "gx")
-    check_idx(idx, gx.shape[:2] + idx.shape[2:])
-    planes, size = gx.shape[0] * gx.shape[1], gx.shape[2] * gx.shape[3]
-    y = np.empty((planes, idx.shape[2] * idx.shape[3]), dtype=gx.dtype)
-    bad = np.zeros(planes, dtype=np.bool_)
-    _gather(_rows(gx), _rows(idx, np.int64), y, bad)
-    _raise_if_bad(bad, size)
+    check_nchw(gx, "gx")
+    check_index(idx, gx.shape[:2] + idx.shape[2:], gx.shape[2] * gx.shape[3])
+    y = np.empty((gx.shape[0] * gx.shape[1], idx.shape[2] * idx.shape[3]), dtype=gx.dtype)
+    _gather(_rows(gx), _rows(idx, np.int64), y)
     return y.reshape(idx.shape)

@@ -1,20 +1,19 @@
 """Bilinear resizing for NumPy arrays, compiled with Numba.
 
 Same functions, signatures and results as :mod:`tinyexit.backend.reference.resize`. The source
-rows and columns with their weights are computed once per call (:func:`source_index`, shared
-with the reference). Bilinear interpolation is separable, so each plane is resized along its
-columns into a scratch plane and then along its rows, in the reference's order of operations
-(``y = l0 * (m0*x00 + m1*x01) + l1 * (m0*x10 + m1*x11)``); the second pass runs over contiguous
-rows and vectorises. This is 3x faster than four gathers per output pixel when upsampling
-(64x48x16x16 to 32x32). The kernels are serial on purpose, as the pooling ones (see ``cpu/pool.py``).
+rows and columns with their weights are computed once per call
+(:func:`tinyexit.backend.geometry.source_index`, as in the reference). Bilinear interpolation is
+separable, so each plane is resized along its columns into a scratch plane and then along its
+rows, in the reference's order of operations (``y = l0 * (m0*x00 + m1*x01) + l1 * (m0*x10 +
+m1*x11)``); the second pass runs over contiguous rows and vectorises, which beats four gathers
+per output pixel. The kernels are serial on purpose, as the pooling ones (see ``cpu/pool.py``).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from tinyexit.backend.reference.pool import IntPair, check_input
-from tinyexit.backend.reference.resize import check_size, source_index
+from tinyexit.backend.geometry import IntPair, check_nchw, check_size, source_index
 
 
 @njit(cache=True)
@@ -60,7 +59,7 @@ def _coordinates(in_hw: tuple[int, int], out_hw: tuple[int, int], align_corners:
 
 def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear`, compiled with Numba."""
-    check_input(x)
+    check_nchw(x)
     n, c, h, w = x.shape
     out = check_size(size)
     coords = _coordinates(check_size((h, w), "input size"), out, align_corners, x.dtype)
@@ -73,7 +72,7 @@ def interpolate_bilinear_adjoint(
     gy: np.ndarray, input_hw: IntPair, align_corners: bool
 ) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear_adjoint`, compiled with Numba."""
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     n, c, ho, wo = gy.shape
     hw = check_size(input_hw, "input_hw")
     coords = _coordinates(hw, check_size((ho, wo), "gy size"), align_corners, gy.dtype)

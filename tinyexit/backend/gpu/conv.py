@@ -14,18 +14,7 @@ strided slice copies (one kernel launch each)::
 from __future__ import annotations
 
 from tinyexit.backend import array_module
-from tinyexit.backend.reference.conv import (
-    IntPair,
-    check_conv_shapes,
-    check_grad_shape,
-    pair,
-)
-
-
-def _windows(xpad, p: int, q: int, out_hw, stride):
-    """Return the strided view ``xpad[:, :, i*sh + p, j*sw + q]`` over all ``(i, j)``."""
-    (ho, wo), (sh, sw) = out_hw, stride
-    return xpad[:, :, p : p + sh * (ho - 1) + 1 : sh, q : q + sw * (wo - 1) + 1 : sw]
+from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry, window
 
 
 def _im2col(x, kernel_hw, out_hw, stride, padding):
@@ -37,7 +26,7 @@ def _im2col(x, kernel_hw, out_hw, stride, padding):
     for p in range(kh):
         for q in range(kw):
             # cols[c, p, q, n, i, j] = xpad[n, c, i*sh + p, j*sw + q]
-            cols[:, p, q] = _windows(xpad, p, q, out_hw, stride).transpose(1, 0, 2, 3)
+            cols[:, p, q] = window(xpad, p, q, out_hw, stride).transpose(1, 0, 2, 3)
     return cols.reshape(c * kh * kw, -1)
 
 
@@ -48,45 +37,23 @@ def _to_cnhw(a):
 
 
 def conv2d(x, w, stride: IntPair, padding: IntPair):
-    """2-D convolution (cross-correlation, as in PyTorch) without bias or groups.
-
-    Args:
-        x: Input, ``(N, C, H, W)`` (CuPy or NumPy).
-        w: Weight, ``(O, C, kh, kw)``.
-        stride: Stride, an int or ``(sh, sw)``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``y`` of shape ``(N, O, Ho, Wo)``, C-contiguous.
-    """
+    """As :func:`tinyexit.backend.reference.conv.conv2d`, for CuPy (or NumPy) arrays."""
     xp = array_module(x)
-    out_hw = check_conv_shapes(x.shape, w.shape, stride, padding)
+    s, p, out_hw = conv_geometry(x.shape, w.shape, stride, padding)
     dtype = xp.result_type(x, w)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    cols = _im2col(x, w.shape[2:], out_hw, pair(stride), pair(padding))
+    cols = _im2col(x, w.shape[2:], out_hw, s, p)
     y = xp.matmul(w.reshape(w.shape[0], -1), cols)  # (O, N*Ho*Wo)
     y = y.reshape((w.shape[0], x.shape[0]) + out_hw)
     return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
 
 
 def conv2d_input_grad(gy, w, input_hw: tuple[int, int], stride: IntPair, padding: IntPair):
-    """Gradient of :func:`conv2d` with respect to its input (a transposed convolution).
-
-    Args:
-        gy: Gradient of the output, ``(N, O, Ho, Wo)``.
-        w: Weight, ``(O, C, kh, kw)``.
-        input_hw: The input size ``(H, W)``; rows and columns no window touches get 0.
-        stride: Stride, an int or ``(sh, sw)``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``gx`` of shape ``(N, C, H, W)``, C-contiguous.
-    """
+    """As :func:`tinyexit.backend.reference.conv.conv2d_input_grad`, for CuPy arrays."""
     xp = array_module(gy)
-    (h, wd), (ph, pw), s = input_hw, pair(padding), pair(stride)
-    (n, o), (_, c, kh, kw) = gy.shape[:2], w.shape
-    out_hw = check_conv_shapes((n, c, h, wd), w.shape, stride, padding)
-    check_grad_shape(gy.shape, (n, o) + out_hw)
+    (h, wd), (n, o), (_, c, kh, kw) = input_hw, gy.shape[:2], w.shape
+    s, (ph, pw), out_hw = conv_geometry((n, c, h, wd), w.shape, stride, padding)
+    check_conv_grad(gy.shape, (n, o) + out_hw)
     dtype = xp.result_type(gy, w)
     gy, w = gy.astype(dtype, copy=False), w.astype(dtype, copy=False)
     dcols = xp.matmul(w.reshape(o, -1).T, _to_cnhw(gy))  # (C*kh*kw, N*Ho*Wo)
@@ -95,29 +62,18 @@ def conv2d_input_grad(gy, w, input_hw: tuple[int, int], stride: IntPair, padding
     for p in range(kh):
         for q in range(kw):
             # gxpad[n, c, i*sh + p, j*sw + q] += dcols[c, p, q, n, i, j]
-            _windows(gxpad, p, q, out_hw, s)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
+            window(gxpad, p, q, out_hw, s)[...] += dcols[:, p, q].transpose(1, 0, 2, 3)
     return xp.ascontiguousarray(gxpad[:, :, ph : ph + h, pw : pw + wd])
 
 
 def conv2d_weight_grad(x, gy, kernel_hw: tuple[int, int], stride: IntPair, padding: IntPair):
-    """Gradient of :func:`conv2d` with respect to its weight.
-
-    Args:
-        x: Input, ``(N, C, H, W)``.
-        gy: Gradient of the output, ``(N, O, Ho, Wo)``.
-        kernel_hw: The kernel size ``(kh, kw)``.
-        stride: Stride, an int or ``(sh, sw)``.
-        padding: Zero padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``gw`` of shape ``(O, C, kh, kw)``, C-contiguous.
-    """
+    """As :func:`tinyexit.backend.reference.conv.conv2d_weight_grad`, for CuPy arrays."""
     xp = array_module(x)
     (kh, kw), (n, c), o = kernel_hw, x.shape[:2], gy.shape[1]
-    out_hw = check_conv_shapes(x.shape, (o, c, kh, kw), stride, padding)
-    check_grad_shape(gy.shape, (n, o) + out_hw)
+    s, p, out_hw = conv_geometry(x.shape, (o, c, kh, kw), stride, padding)
+    check_conv_grad(gy.shape, (n, o) + out_hw)
     dtype = xp.result_type(x, gy)
     x, gy = x.astype(dtype, copy=False), gy.astype(dtype, copy=False)
-    cols = _im2col(x, (kh, kw), out_hw, pair(stride), pair(padding))
+    cols = _im2col(x, (kh, kw), out_hw, s, p)
     gw = xp.matmul(_to_cnhw(gy), cols.T)  # (O, C*kh*kw)
     return xp.ascontiguousarray(gw.reshape(o, c, kh, kw))

@@ -10,21 +10,7 @@ imported here.
 from __future__ import annotations
 
 from tinyexit.backend import array_module
-from tinyexit.backend.reference.pool import (
-    IntPair,
-    as_pair,
-    check_idx,
-    check_input,
-    check_output_shape,
-    pool_geometry,
-)
-
-
-def _window(a, row: int, col: int, stride: tuple[int, int], out: tuple[int, int]):
-    """The view of ``a`` (N, C, ., .) at rows ``row + i*sh`` and columns ``col + j*sw``."""
-    rows = slice(row, row + stride[0] * (out[0] - 1) + 1, stride[0])
-    cols = slice(col, col + stride[1] * (out[1] - 1) + 1, stride[1])
-    return a[:, :, rows, cols]
+from tinyexit.backend.geometry import IntPair, check_index, check_nchw, check_pool_grad, pair, pool_geometry, window
 
 
 def _pad(xp, x, padding: tuple[int, int], value: float):
@@ -37,14 +23,14 @@ def _pad(xp, x, padding: tuple[int, int], value: float):
 
 def avg_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
     """As :func:`tinyexit.backend.reference.pool.avg_pool2d`, for CuPy arrays."""
-    check_input(x)
+    check_nchw(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     xpad = _pad(array_module(x), x, p, 0)
-    y = _window(xpad, 0, 0, s, out).copy()
+    y = window(xpad, 0, 0, out, s).copy()
     for a in range(k[0]):
         for b in range(k[1]):
             if a or b:
-                y += _window(xpad, a, b, s, out)
+                y += window(xpad, a, b, out, s)
     y /= k[0] * k[1]
     return y
 
@@ -53,22 +39,22 @@ def avg_pool2d_adjoint(
     gy, input_hw: tuple[int, int], kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ):
     """As :func:`tinyexit.backend.reference.pool.avg_pool2d_adjoint`, for CuPy arrays."""
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     k, s, p, out = pool_geometry(input_hw, kernel_size, stride, padding)
-    check_output_shape(gy, out)
-    (h, w), xp = as_pair(tuple(input_hw), "input_hw"), array_module(gy)
+    check_pool_grad(gy, out)
+    (h, w), xp = input_hw, array_module(gy)
     g = gy / (k[0] * k[1])
     gpad = xp.zeros(gy.shape[:2] + (h + 2 * p[0], w + 2 * p[1]), dtype=gy.dtype)
     for a in range(k[0]):
         for b in range(k[1]):
-            view = _window(gpad, a, b, s, out)
+            view = window(gpad, a, b, out, s)
             view += g
     return xp.ascontiguousarray(gpad[:, :, p[0] : p[0] + h, p[1] : p[1] + w])
 
 
 def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
     """As :func:`tinyexit.backend.reference.pool.max_pool2d`, for CuPy arrays."""
-    check_input(x)
+    check_nchw(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     xp, width = array_module(x), x.shape[3]
     xpad = _pad(xp, x, p, float("-inf"))
@@ -82,7 +68,7 @@ def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
     idx[...] = xp.maximum(rows, 0) * width + xp.maximum(cols, 0)
     for a in range(k[0]):
         for b in range(k[1]):
-            v = _window(xpad, a, b, s, out)
+            v = window(xpad, a, b, out, s)
             # v > best, or v is NaN; never once best is NaN. Strict, so the first maximum wins.
             better = ~(v <= best) & (best == best)
             xp.copyto(best, v, where=better)
@@ -92,9 +78,9 @@ def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 
 def max_pool2d_scatter(gy, idx, input_hw: tuple[int, int]):
     """As :func:`tinyexit.backend.reference.pool.max_pool2d_scatter`, for CuPy arrays."""
-    check_input(gy, "gy")
-    check_idx(idx, gy.shape)
-    (h, w), xp = as_pair(tuple(input_hw), "input_hw"), array_module(gy)
+    check_nchw(gy, "gy")
+    (h, w), xp = pair(input_hw, "input_hw"), array_module(gy)
+    check_index(idx, gy.shape, h * w)
     gx = xp.zeros(gy.shape[:2] + (h, w), dtype=gy.dtype)
     xp.add.at(gx.reshape(-1), _global_index(xp, idx, h * w).reshape(-1), gy.reshape(-1))
     return gx
@@ -102,8 +88,8 @@ def max_pool2d_scatter(gy, idx, input_hw: tuple[int, int]):
 
 def max_pool2d_gather(gx, idx):
     """As :func:`tinyexit.backend.reference.pool.max_pool2d_gather`, for CuPy arrays."""
-    check_input(gx, "gx")
-    check_idx(idx, gx.shape[:2] + idx.shape[2:])
+    check_nchw(gx, "gx")
+    check_index(idx, gx.shape[:2] + idx.shape[2:], gx.shape[2] * gx.shape[3])
     xp = array_module(gx)
     flat = xp.ascontiguousarray(gx).reshape(-1)
     return flat[_global_index(xp, idx, gx.shape[2] * gx.shape[3])]

@@ -14,8 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from tinyexit.backend import array_module
-from tinyexit.backend.reference.pool import IntPair, check_input
-from tinyexit.backend.reference.resize import check_size, source_index
+from tinyexit.backend.geometry import IntPair, check_nchw, check_size, source_index
 
 
 @lru_cache(maxsize=128)
@@ -67,7 +66,7 @@ def _matrices(xp, dtype, in_hw: tuple[int, int], out_hw: tuple[int, int], align_
 
 def interpolate_bilinear(x, size: IntPair, align_corners: bool):
     """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear`, for CuPy arrays."""
-    check_input(x)
+    check_nchw(x)
     in_hw = check_size(x.shape[2:], "input size")
     a_h, a_w = _matrices(array_module(x), x.dtype, in_hw, check_size(size), align_corners)
     return _separable(x, a_h, a_w)
@@ -75,7 +74,7 @@ def interpolate_bilinear(x, size: IntPair, align_corners: bool):
 
 def interpolate_bilinear_adjoint(gy, input_hw: IntPair, align_corners: bool):
     """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear_adjoint`, for CuPy arrays."""
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     out_hw = check_size(gy.shape[2:], "gy size")
     in_hw = check_size(input_hw, "input_hw")
     a_h, a_w = _matrices(array_module(gy), gy.dtype, in_hw, out_hw, align_corners)

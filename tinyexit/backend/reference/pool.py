@@ -7,72 +7,21 @@ Semantics are PyTorch's ``avg_pool2d`` (``count_include_pad=True``, ``ceil_mode=
 Because PyTorch forbids ``padding > kernel_size // 2``, every window holds at least one real
 input element, so below we simply clip each window to the input.
 
-The argument checks (:func:`pool_geometry`, :func:`check_input`, :func:`check_idx`, ...) are
-shared by the ``cpu`` and ``gpu`` backends, so that all three raise the same errors.
+The argument checks and the policy for out-of-range max-pooling indices live in
+:mod:`tinyexit.backend.geometry`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-IntPair = int | tuple[int, int]
-
-
-def as_pair(value: IntPair, name: str) -> tuple[int, int]:
-    """Return ``value`` as a pair of Python ints (an int ``v`` becomes ``(v, v)``)."""
-    pair = (value, value) if np.ndim(value) == 0 else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def check_input(x, name: str = "input") -> None:
-    """Raise unless ``x`` is a 4-d (N, C, H, W) float32 or float64 array."""
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be a 4-d (N, C, H, W) array, got shape {tuple(x.shape)}")
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
-
-
-def pool_geometry(
-    input_hw: tuple[int, int], kernel_size: IntPair, stride: IntPair | None, padding: IntPair
-) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """Check pooling arguments as PyTorch does and compute the output size.
-
-    Args:
-        input_hw: Height and width ``(H, W)`` of the unpadded input.
-        kernel_size: Window size, an int or ``(kh, kw)``.
-        stride: Window step, an int or ``(sh, sw)``; ``None`` means ``kernel_size``.
-        padding: Implicit padding on each side, an int or ``(ph, pw)``.
-
-    Returns:
-        ``((kh, kw), (sh, sw), (ph, pw), (Ho, Wo))`` with ``Ho = (H + 2*ph - kh) // sh + 1``.
-
-    Raises:
-        ValueError: On non-positive kernel or stride, negative padding, padding larger than
-            half the kernel, or an output smaller than 1x1.
-    """
-    k = as_pair(kernel_size, "kernel_size")
-    s = k if stride is None else as_pair(stride, "stride")
-    p = as_pair(padding, "padding")
-    hw = as_pair(tuple(input_hw), "input_hw")
-    if min(k) < 1 or min(s) < 1 or min(p) < 0:
-        raise ValueError(
-            f"kernel_size and stride must be positive and padding non-negative, got "
-            f"kernel_size={k}, stride={s}, padding={p}"
-        )
-    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(
-            f"padding should be at most half of kernel size, got padding={p}, kernel_size={k}"
-        )
-    out = tuple((n + 2 * pad - kk) // st + 1 for n, kk, st, pad in zip(hw, k, s, p))
-    if min(hw) < 1 or min(out) < 1:
-        raise ValueError(
-            f"input of size {hw} is too small for kernel_size={k}, stride={s}, padding={p}: "
-            f"the output size would be {out}"
-        )
-    return k, s, p, out
+from tinyexit.backend.geometry import (
+    IntPair,
+    check_index,
+    check_nchw,
+    check_pool_grad,
+    pair,
+    pool_geometry,
+)
 
 
 def _windows(hw, ho_wo, k, s, p):
@@ -99,7 +48,7 @@ def avg_pool2d(
     Returns:
         The pooled array of shape (N, C, Ho, Wo), same dtype as ``x``.
     """
-    check_input(x)
+    check_nchw(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     y = np.empty(x.shape[:2] + out, dtype=x.dtype)
     for i, j, rows, cols in _windows(x.shape[2:], out, k, s, p):
@@ -127,9 +76,9 @@ def avg_pool2d_adjoint(
     Returns:
         ``gx`` of shape (N, C, H, W) with ``<avg_pool2d(x), gy> == <x, gx>`` for every ``x``.
     """
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     k, s, p, out = pool_geometry(input_hw, kernel_size, stride, padding)
-    check_output_shape(gy, out)
+    check_pool_grad(gy, out)
     gx = np.zeros(gy.shape[:2] + tuple(input_hw), dtype=gy.dtype)
     for i, j, rows, cols in _windows(input_hw, out, k, s, p):
         gx[:, :, rows, cols] += gy[:, :, i, j, None, None] / (k[0] * k[1])
@@ -154,7 +103,7 @@ def max_pool2d(
         ``(y, idx)``: the maxima (N, C, Ho, Wo) in ``x``'s dtype and their int64 flat indices
         ``h*W + w`` in the (unpadded) input plane.
     """
-    check_input(x)
+    check_nchw(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     n, c, _, width = x.shape
     y = np.empty((n, c) + out, dtype=x.dtype)
@@ -179,9 +128,9 @@ def max_pool2d_scatter(gy: np.ndarray, idx: np.ndarray, input_hw: tuple[int, int
     Returns:
         ``gx`` (N, C, H, W) with ``gx[n, c].flat[idx[n, c, i, j]] += gy[n, c, i, j]``.
     """
-    check_input(gy, "gy")
-    input_hw = as_pair(tuple(input_hw), "input_hw")
-    check_idx(idx, gy.shape, input_hw[0] * input_hw[1])
+    check_nchw(gy, "gy")
+    input_hw = pair(input_hw, "input_hw")
+    check_index(idx, gy.shape, input_hw[0] * input_hw[1])
     n, c = gy.shape[:2]
     gx = np.zeros((n, c, input_hw[0] * input_hw[1]), dtype=gy.dtype)
     planes = np.arange(n * c).reshape(n, c, 1)
@@ -199,26 +148,8 @@ def max_pool2d_gather(gx: np.ndarray, idx: np.ndarray) -> np.ndarray:
     Returns:
         ``y`` (N, C, Ho, Wo) with ``y[n, c, i, j] = gx[n, c].flat[idx[n, c, i, j]]``.
     """
-    check_input(gx, "gx")
-    check_idx(idx, gx.shape[:2] + idx.shape[2:], gx.shape[2] * gx.shape[3])
+    check_nchw(gx, "gx")
+    check_index(idx, gx.shape[:2] + idx.shape[2:], gx.shape[2] * gx.shape[3])
     n, c = gx.shape[:2]
     flat = gx.reshape(n, c, -1)
     return np.take_along_axis(flat, idx.reshape(n, c, -1), axis=2).reshape(idx.shape)
-
-
-def check_output_shape(gy, out: tuple[int, int]) -> None:
-    """Raise unless ``gy`` has the spatial size ``out`` that the pooling produces."""
-    if tuple(gy.shape[2:]) != tuple(out):
-        raise ValueError(
-            f"gy has spatial size {tuple(gy.shape[2:])} but the pooling gives {tuple(out)}"
-        )
-
-
-def check_idx(idx, shape, plane_size: int | None = None) -> None:
-    """Raise unless ``idx`` is an integer array of ``shape``, in ``[0, plane_size)`` if given."""
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"idx must be an integer array, got {idx.dtype}")
-    if idx.ndim != 4 or tuple(idx.shape) != tuple(shape):
-        raise ValueError(f"idx has shape {tuple(idx.shape)}, expected {tuple(shape)}")
-    if plane_size is not None and idx.size and not (0 <= idx.min() and idx.max() < plane_size):
-        raise ValueError(f"idx must lie in [0, {plane_size}), the flat input-plane positions")

@@ -9,46 +9,14 @@ on NCHW arrays. Output row ``i`` reads the source coordinate
   matched and coordinates left of the first centre clamp to it;
 
 and mixes rows ``h0 = floor(src)`` and ``h1 = min(h0 + 1, H - 1)`` with weights ``1 - l`` and
-``l = src - h0``; columns likewise. :func:`source_index` and :func:`check_size` are shared by the
-``cpu`` and ``gpu`` backends.
+``l = src - h0``; columns likewise (:func:`tinyexit.backend.geometry.source_index`, the rule
+every backend applies).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from tinyexit.backend.reference.pool import IntPair, as_pair, check_input
-
-
-def check_size(size: IntPair, name: str = "size") -> tuple[int, int]:
-    """Return ``size`` as ``(h, w)`` or raise ValueError if a side is smaller than 1."""
-    hw = as_pair(tuple(size) if np.ndim(size) else size, name)
-    if min(hw) < 1:
-        raise ValueError(f"{name} must be at least 1x1, got {hw}")
-    return hw
-
-
-def source_index(
-    n_in: int, n_out: int, align_corners: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source rows (or columns) and weights of a 1-d linear resize from ``n_in`` to ``n_out``.
-
-    Args:
-        n_in: Input length.
-        n_out: Output length.
-        align_corners: PyTorch's ``align_corners``.
-
-    Returns:
-        ``(i0, i1, lam)``: int64 arrays of length ``n_out`` and the float64 weight of ``i1``;
-        output ``k`` is ``(1 - lam[k]) * v[i0[k]] + lam[k] * v[i1[k]]``.
-    """
-    dst = np.arange(n_out, dtype=np.float64)
-    if align_corners:
-        src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
-    else:
-        src = np.maximum((dst + 0.5) * (n_in / n_out) - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    return i0, i1, src - i0
+from tinyexit.backend.geometry import IntPair, check_nchw, check_size, source_index
 
 
 def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> np.ndarray:
@@ -62,7 +30,7 @@ def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> n
     Returns:
         The resized array of shape (N, C, Ho, Wo), same dtype as ``x``.
     """
-    check_input(x)
+    check_nchw(x)
     check_size(x.shape[2:], "input size")
     (ho, wo), dt = check_size(size), x.dtype
     h0, h1, lh = source_index(x.shape[2], ho, align_corners)
@@ -88,7 +56,7 @@ def interpolate_bilinear_adjoint(
     Returns:
         ``gx`` (N, C, H, W) with ``<interpolate_bilinear(x), gy> == <x, gx>`` for every ``x``.
     """
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     check_size(gy.shape[2:], "gy size")
     (h, w), dt = check_size(input_hw, "input_hw"), gy.dtype
     h0, h1, lh = source_index(h, gy.shape[2], align_corners)
