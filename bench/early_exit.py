@@ -27,7 +27,7 @@ of each (which also checks that early exit gives every image the exit ``assign_e
 The fastest run, not the median, because on a shared machine other processes only ever add time.
 
 The script restarts itself with ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` raised
-(DESIGN.md, section 9) unless ``--glibc-defaults`` is given: with glibc's defaults every map of
+unless ``--glibc-defaults`` is given: with glibc's defaults every map of
 tens of MB is a fresh ``mmap`` whose pages fault in, and RANet's 32x32 flow at batch 512 then
 swings by 2x from run to run, drowning the difference being measured.
 """

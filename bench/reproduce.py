@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinyexit import reproduce
-from tinyexit.data import DatasetNotFoundError, cifar_folder
+import comparison
+from tinyexit.data import cifar_available
 from tinyexit.experiment import RunConfig
 
 #: the comparison's defaults; ``--quick`` replaces them with tiny ones (any flag given wins over both)
@@ -38,8 +38,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (runs, metrics.json, summary.md, plots)")
     p.add_argument("--archs", nargs="+", help=f"model presets (default {' '.join(FULL['archs'])})")
-    p.add_argument("--methods", nargs="+", choices=reproduce.METHODS, default=list(reproduce.METHODS),
-                   help=f"methods compared (default {' '.join(reproduce.METHODS)})")
+    p.add_argument("--methods", nargs="+", choices=comparison.METHODS, default=list(comparison.METHODS),
+                   help=f"methods compared (default {' '.join(comparison.METHODS)})")
     p.add_argument("--seeds", nargs="+", type=int, help="seeds of every method (default 0 1 2)")
     p.add_argument("--epochs", type=int, help=f"training epochs of every run (default {FULL['epochs']})")
     p.add_argument("--n-train", type=int, help="training images per run (default: all; the long-tailed setting "
@@ -64,36 +64,27 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.data is None:
-        args.data = "synthetic" if args.quick and not _cifar10_found(args.data_root) else "cifar10"
+        args.data = "synthetic" if args.quick and not cifar_available("cifar10", args.data_root) else "cifar10"
     return args
-
-
-def _cifar10_found(root: str | None) -> bool:
-    """True when a CIFAR-10 copy is under the data root (the quick mode never downloads)."""
-    try:
-        cifar_folder("cifar10", root, download=False)
-        return True
-    except DatasetNotFoundError:
-        return False
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    settings = [reproduce.Setting(arch, args.data) for arch in args.archs]
+    settings = [comparison.Setting(arch, args.data) for arch in args.archs]
     if args.long_tail_arch.lower() != "none":
-        settings.append(reproduce.Setting(args.long_tail_arch, args.data, args.long_tail_factor))
+        settings.append(comparison.Setting(args.long_tail_arch, args.data, args.long_tail_factor))
     base = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, val_size=args.val_size,
                 train_subset=args.n_train, test_subset=args.n_test, wpn_hidden=args.wpn_hidden,
                 data_root=args.data_root)
     try:
-        summary = reproduce.reproduce(settings, args.seeds, base, args.out, methods=args.methods,
+        summary = comparison.reproduce(settings, args.seeds, base, args.out, methods=args.methods,
                                       num_budgets=args.budgets,
                                       options=vars(args), progress=sys.stderr.isatty())
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"\nwrote {args.out}/metrics.json, summary.md and plots/\n")
-    print(reproduce.markdown_report(summary))
+    print(comparison.markdown_report(summary))
     return 0
 
 

@@ -34,3 +34,5 @@ def _seed():
 
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+# Scripts the tests start (bench/, docs/make_api.py) import this checkout's tinyexit, not an installed one.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))

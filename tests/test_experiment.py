@@ -49,7 +49,7 @@ def test_resume_refuses_a_different_schedule(tmp_path):
 def test_a_run_is_never_overwritten_silently(tmp_path):
     experiment.train(RunConfig(**SMALL), tmp_path, progress=False, log=lambda *_: None)
     before = (tmp_path / "checkpoint.pkl").read_bytes()
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(FileExistsError, match="resume=True"):
         experiment.train(RunConfig(**SMALL), tmp_path, progress=False, log=lambda *_: None)
     assert (tmp_path / "checkpoint.pkl").read_bytes() == before
 
@@ -89,3 +89,31 @@ def test_cli_eval_of_a_missing_checkpoint(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinyexit", "eval", "--checkpoint", str(tmp_path / "none.pkl")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no checkpoint" in result.stderr
+
+
+@pytest.mark.parametrize("field, value", [("weighting", "uniform"), ("meta_objective", "full"),
+                                          ("wpn_input", "logits")])
+def test_validate_names_a_bad_l2w_choice(field, value):
+    with pytest.raises(ValueError, match=f"unknown {field} '{value}'"):
+        RunConfig(**{field: value}).validate()
+
+
+def test_cli_offers_the_library_choices():
+    from tinyexit import cli, l2w
+
+    parser = cli.argparse.ArgumentParser()
+    cli._train_parser(parser.add_subparsers())
+    train = parser._subparsers._group_actions[0].choices["train"]
+    choices = {a.dest: tuple(a.choices) for a in train._actions if a.choices}
+    assert choices == {"data": experiment.DATASETS, "method": experiment.METHODS, "wpn_input": l2w.WPN_INPUTS,
+                       "weighting": l2w.WEIGHTINGS, "meta_objective": l2w.META_OBJECTIVES}
+
+
+def test_cli_names_its_own_flags_for_an_existing_run(tmp_path):
+    experiment.train(RunConfig(**SMALL), tmp_path, progress=False, log=lambda *_: None)
+    command = [sys.executable, "-m", "tinyexit", "train", "--data", "synthetic", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "add --resume" in result.stderr and "resume=True" not in result.stderr
+    result = subprocess.run([*command[:-1], str(tmp_path / "empty"), "--resume"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "--resume: no checkpoint.pkl" in result.stderr

@@ -7,7 +7,8 @@ import pytest
 
 import tinyexit as te
 from tinyexit import nn
-from tinyexit.l2w import L2WTrainer, WeightPredictionNet, confidences, loss_matrix
+from tinyexit.l2w import L2WTrainer, WeightPredictionNet
+from tinyexit.models import exit_confidences, exit_losses
 
 F = nn.functional
 
@@ -46,12 +47,12 @@ def test_meta_gradient_matches_finite_differences():
     x_tr, x_me = (te.tensor(rng.standard_normal((6, 2, 5, 5))) for _ in range(2))
     y_tr, y_me = rng.integers(0, 3, 6), rng.integers(0, 3, 6)
     logits = model(x_tr)
-    losses, conf = loss_matrix(logits, y_tr), confidences(logits)
+    losses, conf = exit_losses(logits, y_tr), exit_confidences(logits)
     # a first real step gives the optimiser a momentum buffer, so Eq. 7's momentum term is exercised too
     losses.sum().backward()
     trainer.optimizer.step()
     logits = model(x_tr)
-    losses, conf = loss_matrix(logits, y_tr), confidences(logits)
+    losses, conf = exit_losses(logits, y_tr), exit_confidences(logits)
     assert te.gradcheck(lambda *phi: trainer.meta_loss(losses, conf, x_me, y_me)[0],
                         list(wpn.parameters()), eps=1e-6, atol=1e-8, rtol=1e-4)
 

@@ -12,7 +12,7 @@ from tinyexit.models.ranet import FusionBlock
 
 F = te.nn.functional
 
-# DESIGN.md section 5, CIFAR-100: Mul-Adds (M), params (M) per exit, and the params tolerance
+# The paper's CIFAR-100 configurations (docs/design-choices.md, "Models"): Mul-Adds (M), params (M) per exit, and the params tolerance
 TABLE = {
     "msdnet5": ([6.86, 14.35, 27.54, 41.71, 58.48], [0.30, 0.65, 1.02, 1.49, 2.08], 0.01),
     "msdnet7": ([6.86, 14.35, 27.29, 48.45, 76.43, 108.9, 137.3], [0.30, 0.65, 1.11, 1.73, 2.38, 3.05, 4.00], 0.01),

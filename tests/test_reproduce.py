@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyexit import experiment, reproduce
+from tinyexit import experiment
+from tinyexit.evaluate import common_budgets, interpolate_curve, paired_differences
 from tinyexit.experiment import RunConfig
 
 from conftest import REPO, SHARED_DATA
+
+sys.path.insert(0, str(REPO / "bench"))
+import comparison  # noqa: E402  (bench/comparison.py, the pieces of the command)
 
 COMMAND = [sys.executable, str(REPO / "bench" / "reproduce.py")]
 TINY = dict(arch="msdnet4_tiny", data="synthetic", train_subset=32, val_size=16, test_subset=32, batch_size=16)
@@ -25,18 +29,18 @@ def _point(mul_adds: float, accuracy: float) -> dict:
 def test_interpolate_curve_on_a_hand_made_curve():
     # unsorted, with two points at the same cost (averaged: 30) and a cost that falls back (q order)
     curve = [_point(2.0, 20.0), _point(1.0, 10.0), _point(4.0, 40.0), _point(4.0, 20.0), _point(3.0, 50.0)]
-    got = reproduce.interpolate_curve(curve, [1.0, 1.5, 2.0, 2.25, 3.0, 3.5, 4.0, 0.5, 4.5])
+    got = interpolate_curve(curve, [1.0, 1.5, 2.0, 2.25, 3.0, 3.5, 4.0, 0.5, 4.5])
     np.testing.assert_allclose(got[:7], [10.0, 15.0, 20.0, 27.5, 50.0, 40.0, 30.0])
     assert np.isnan(got[7:]).all()  # no extrapolation
     with pytest.raises(ValueError, match="empty"):
-        reproduce.interpolate_curve([], [1.0])
+        interpolate_curve([], [1.0])
 
 
 def test_common_budgets_cover_every_curve():
     a, b = [_point(1.0, 0), _point(5.0, 0)], [_point(2.0, 0), _point(4.0, 0), _point(6.0, 0)]
-    np.testing.assert_allclose(reproduce.common_budgets([a, b], num=5), [2.0, 2.75, 3.5, 4.25, 5.0])
-    assert reproduce.common_budgets([a, [_point(5.0, 0), _point(7.0, 0)]]).tolist() == [5.0]
-    assert reproduce.common_budgets([a, [_point(6.0, 0), _point(7.0, 0)]]).size == 0
+    np.testing.assert_allclose(common_budgets([a, b], num=5), [2.0, 2.75, 3.5, 4.25, 5.0])
+    assert common_budgets([a, [_point(5.0, 0), _point(7.0, 0)]]).tolist() == [5.0]
+    assert common_budgets([a, [_point(6.0, 0), _point(7.0, 0)]]).size == 0
 
 
 def _fake_run(seed: int, anytime: list[float], curve: list[tuple[float, float]], seconds: list[float]) -> dict:
@@ -45,11 +49,19 @@ def _fake_run(seed: int, anytime: list[float], curve: list[tuple[float, float]],
             "mul_adds": [1.0, 3.0]}
 
 
+def test_paired_differences_average_each_seed_over_the_budgets_where_both_are_defined():
+    a = [[70.0, 72.0, np.nan], [60.0, 61.0, 62.0]]
+    b = [[69.0, 73.0, 50.0], [59.0, 59.0, 59.0]]
+    np.testing.assert_allclose(paired_differences(a, b), [0.0, 2.0])
+    with pytest.raises(ValueError, match="one shape"):
+        paired_differences(a, b[:1])
+
+
 def test_aggregate_runs_is_numpy_mean_and_std_over_seeds():
     runs = [_fake_run(0, [50.0, 60.0], [(1.0, 50.0), (3.0, 60.0)], [10.0, 12.0]),
             _fake_run(1, [54.0, 61.0], [(1.5, 56.0), (2.5, 58.0)], [14.0, 14.0])]
     budgets = [1.5, 2.0, 2.5]
-    agg = reproduce.aggregate_runs(runs, budgets)
+    agg = comparison.aggregate_runs(runs, budgets)
     assert agg["seeds"] == [0, 1] and agg["n_seeds"] == 2 and agg["config"] == {"arch": "x", "epochs": 2}
     per_seed = np.array([[52.5, 55.0, 57.5], [56.0, 57.0, 58.0]])
     np.testing.assert_allclose(agg["accuracy_at_budgets"]["per_run"], per_seed)
@@ -60,29 +72,29 @@ def test_aggregate_runs_is_numpy_mean_and_std_over_seeds():
     assert agg["seconds_per_epoch"]["mean"] == 12.5 and agg["seconds_per_epoch"]["std"] == 1.5
     runs[1]["config"]["epochs"] = 3
     with pytest.raises(ValueError, match="seed 1 was run with another configuration: epochs"):
-        reproduce.aggregate_runs(runs, budgets)
+        comparison.aggregate_runs(runs, budgets)
 
 
 def test_run_config_of_each_method():
-    setting, base = reproduce.Setting("msdnet4_tiny", "synthetic"), dict(epochs=1, train_subset=32)
-    cfgs = {m: reproduce.run_config(setting, m, 3, base) for m in reproduce.METHODS}
+    setting, base = comparison.Setting("msdnet4_tiny", "synthetic"), dict(epochs=1, train_subset=32)
+    cfgs = {m: comparison.run_config(setting, m, 3, base) for m in comparison.METHODS}
     assert [(c.method, c.weighting, c.seed) for c in cfgs.values()] == [("baseline", "wpn", 3), ("l2w", "wpn", 3),
                                                                        ("l2w", "frozen", 3)]
     with pytest.raises(ValueError, match="unknown method 'meta'; choose from baseline, l2w, frozen"):
-        reproduce.run_config(setting, "meta", 0, base)
+        comparison.run_config(setting, "meta", 0, base)
 
 
 def test_ensure_run_resumes_an_unfinished_run_and_refuses_another(tmp_path):
     cfg = RunConfig(**TINY, epochs=2)
     experiment.train(cfg, tmp_path, progress=False, stop_after=1, log=lambda *_: None)  # "interrupted"
     lines = []
-    metrics = reproduce.ensure_run(cfg, tmp_path, log=lines.append)
+    metrics = comparison.ensure_run(cfg, tmp_path, log=lines.append)
     assert metrics["epochs_trained"] == 2 and any(line.startswith("resumed") for line in lines)
-    assert reproduce.ensure_run(cfg, tmp_path, log=lines.append) == json.loads((tmp_path / "metrics.json").read_text())
+    assert comparison.ensure_run(cfg, tmp_path, log=lines.append) == json.loads((tmp_path / "metrics.json").read_text())
     assert lines[-1].startswith("reusing the finished run")
     before = (tmp_path / "checkpoint.pkl").read_bytes()
     with pytest.raises(FileExistsError, match="holds another run .*lr=0.1 there, 0.2 requested"):
-        reproduce.ensure_run(RunConfig(**TINY, epochs=2, lr=0.2), tmp_path)
+        comparison.ensure_run(RunConfig(**TINY, epochs=2, lr=0.2), tmp_path)
     assert (tmp_path / "checkpoint.pkl").read_bytes() == before
 
 
@@ -105,7 +117,7 @@ def _check_summary(out: Path, seeds: list[int]) -> dict:
         for method, agg in entry["methods"].items():
             runs = [json.loads((out / d / "metrics.json").read_text()) for d in entry["runs"][method]]
             assert agg["seeds"] == seeds and agg["n_seeds"] == len(seeds)
-            assert {k: agg["config"][k] for k in reproduce.METHOD_CONFIGS[method]} == reproduce.METHOD_CONFIGS[method]
+            assert {k: agg["config"][k] for k in comparison.METHOD_CONFIGS[method]} == comparison.METHOD_CONFIGS[method]
             assert agg["config"]["weighting"] == ("frozen" if method == "frozen" else "wpn")
             assert agg["config"]["arch"] == entry["arch"]
             assert agg["config"]["long_tail"] == entry["long_tail"] and "seed" not in agg["config"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
+from . import experiment, l2w, models
 from .experiment import DATASETS, METHODS, RunConfig
 
 
@@ -12,7 +14,7 @@ def _train_parser(sub) -> None:
     d = RunConfig()
     p = sub.add_parser("train", help="train a multi-exit network (baseline or L2W), then evaluate it",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--arch", default=d.arch, help="model preset (msdnet5, msdnet7, ranet6 or a small variant)")
+    p.add_argument("--arch", default=d.arch, help=f"model preset: {', '.join(sorted(models.PRESETS))}")
     p.add_argument("--data", default=d.data, choices=DATASETS)
     p.add_argument("--data-root", default=None, help="folder holding CIFAR (else $TINYEXIT_DATA, else ~/.tinyexit/data)")
     p.add_argument("--long-tail", type=float, default=None, help="imbalance factor of a long-tailed subset (e.g. 100)")
@@ -27,11 +29,10 @@ def _train_parser(sub) -> None:
     p.add_argument("--meta-lr", type=float, default=d.meta_lr, help="WPN Adam learning rate")
     p.add_argument("--meta-interval", type=int, default=d.meta_interval, help="meta step every this many batches")
     p.add_argument("--wpn-hidden", type=int, default=d.wpn_hidden)
-    p.add_argument("--wpn-input", default=d.wpn_input, choices=("loss", "confidence", "both"))
-    p.add_argument("--weighting", default=d.weighting,
-                   choices=("wpn", "frozen", "fixed_increasing", "fixed_decreasing", "selection"),
+    p.add_argument("--wpn-input", default=d.wpn_input, choices=l2w.WPN_INPUTS)
+    p.add_argument("--weighting", default=d.weighting, choices=l2w.WEIGHTINGS,
                    help="L2W or one of the paper's ablations")
-    p.add_argument("--meta-objective", default=d.meta_objective, choices=("allocated", "vanilla"))
+    p.add_argument("--meta-objective", default=d.meta_objective, choices=l2w.META_OBJECTIVES)
     p.add_argument("--val-size", type=int, default=d.val_size, help="held-out images for the exit thresholds")
     p.add_argument("--train-subset", type=int, default=None, help="train on this many images only")
     p.add_argument("--test-subset", type=int, default=None, help="evaluate on this many test images only")
@@ -63,9 +64,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    from pathlib import Path
-
-    from . import experiment
     if args.command == "demo":
         from .demo import run
 
@@ -76,8 +74,14 @@ def _dispatch(args) -> int:
         cfg = RunConfig(**values, augment=not args.no_augment)
         if args.resume:
             cfg = RunConfig(epochs=args.epochs) if args.epochs is not None else None
-        run = experiment.train(cfg, args.out, resume=args.resume, progress=sys.stderr.isatty(),
-                               max_steps=args.max_steps)
+            if not (Path(args.out) / experiment.CHECKPOINT).exists():
+                raise FileNotFoundError(f"--resume: no {experiment.CHECKPOINT} in {args.out}")
+        try:
+            run = experiment.train(cfg, args.out, resume=args.resume, progress=sys.stderr.isatty(),
+                                   max_steps=args.max_steps)
+        except FileExistsError:
+            raise FileExistsError(f"{args.out} already holds a run: add --resume to continue it, or choose "
+                                  f"another --out") from None
         experiment.evaluate(run, args.out)
     elif args.command == "eval":
         run = experiment.load_run(args.checkpoint, args.data_root)

@@ -12,22 +12,13 @@ import time
 from pathlib import Path
 
 from . import experiment
-from .data import DatasetNotFoundError, cifar_folder
+from .data import cifar_available
 from .experiment import RunConfig
-
-
-def find_cifar10() -> bool:
-    """True when a CIFAR-10 copy is already under the data root (the demo never downloads)."""
-    try:
-        cifar_folder("cifar10", download=False)
-        return True
-    except DatasetNotFoundError:
-        return False
 
 
 def run(epochs: int = 3, n_train: int = 2000, arch: str = "msdnet4_tiny", seed: int = 0) -> dict:
     """Train both methods and print the comparison; returns {method: metrics}."""
-    data = "cifar10" if find_cifar10() else "synthetic"
+    data = "cifar10" if cifar_available("cifar10") else "synthetic"
     if data == "synthetic":
         print("no CIFAR-10 copy under the data root (set TINYEXIT_DATA to use one): using synthetic images")
     common = dict(arch=arch, data=data, epochs=epochs, train_subset=n_train, val_size=1000, test_subset=2000,

@@ -64,9 +64,15 @@ class RunConfig:
             raise ValueError(f"unknown method {self.method!r}: expected one of {METHODS}")
         if self.arch not in models.PRESETS:
             raise ValueError(f"unknown architecture {self.arch!r}: expected one of {sorted(models.PRESETS)}")
-        for name in ("epochs", "batch_size"):
+        for name, allowed in (("weighting", l2w.WEIGHTINGS), ("meta_objective", l2w.META_OBJECTIVES),
+                              ("wpn_input", l2w.WPN_INPUTS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}: expected one of {allowed}")
+        for name in ("epochs", "batch_size", "meta_interval", "wpn_hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.q > 0:
+            raise ValueError(f"q must be positive, got {self.q}")
         if self.method == "l2w" and self.batch_size < 4:
             raise ValueError("L2W splits each batch in two halves: use a batch size of at least 4")
         return self
@@ -116,8 +122,8 @@ class Run:
         scheduled = [self.optimizer]
         self.wpn = self.wpn_optimizer = None
         if cfg.method == "l2w":
-            k = len(models.count_ops(self.model).mul_adds)
-            self.wpn = l2w.WeightPredictionNet(k, hidden=cfg.wpn_hidden, delta=cfg.delta, input=cfg.wpn_input)
+            self.wpn = l2w.WeightPredictionNet(self.model.num_exits, hidden=cfg.wpn_hidden, delta=cfg.delta,
+                                               input=cfg.wpn_input)
             self.wpn_optimizer = optim.Adam(self.wpn.parameters(), lr=cfg.meta_lr, weight_decay=cfg.meta_weight_decay)
             scheduled.append(self.wpn_optimizer)  # the official code anneals the WPN's lr too
             self.trainer = l2w.L2WTrainer(self.model, self.wpn, self.optimizer, self.wpn_optimizer, q=cfg.q,
@@ -170,15 +176,15 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
     out = Path(out)
     path = out / CHECKPOINT
     if path.exists() and not resume:
-        raise FileExistsError(f"{out} already holds a run ({path}); pass --resume to continue it, or choose "
-                              f"another --out")
+        raise FileExistsError(f"{out} already holds a run ({path}); pass resume=True to continue it, or choose "
+                              f"another folder")
     if resume and not path.exists():
-        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+        raise FileNotFoundError(f"resume=True, but there is no checkpoint at {path}")
     state = load_checkpoint(path) if resume else None
     if state is not None:
         saved = RunConfig(**state["config"])
         if cfg is not None and cfg.epochs != saved.epochs:
-            raise ValueError(f"the run in {out} was configured for {saved.epochs} epochs; --resume continues it "
+            raise ValueError(f"the run in {out} was configured for {saved.epochs} epochs; resuming continues it "
                              f"to that (a different count would change its learning-rate schedule)")
         cfg = saved
     cfg.validate()

@@ -10,6 +10,7 @@ Everything here is plain NumPy; the training code turns the batches into tensors
 
 from .cifar import (
     CIFAR_SPECS,
+    cifar_available,
     cifar_class_names,
     cifar_folder,
     load_cifar,
@@ -49,6 +50,7 @@ __all__ = [
     "UnsafeArchiveError",
     "check_md5",
     "cifar_class_names",
+    "cifar_available",
     "cifar_folder",
     "compute_mean_std",
     "crop_flip",

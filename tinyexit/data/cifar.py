@@ -232,6 +232,20 @@ def cifar_folder(name: str, root: PathLike | None = None, download: bool = True)
     return found
 
 
+def cifar_available(name: str = "cifar10", root: PathLike | None = None) -> bool:
+    """Whether a copy of the dataset is already under the data root (this never downloads).
+
+    Args:
+        name: ``"cifar10"`` or ``"cifar100"``.
+        root: The data root; default ``TINYEXIT_DATA``, else ``~/.tinyexit/data``.
+    """
+    try:
+        cifar_folder(name, root, download=False)
+        return True
+    except DatasetNotFoundError:
+        return False
+
+
 def load_cifar(name: str, root: PathLike | None = None, train: bool = True,
                download: bool = True, label: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load CIFAR-10 or CIFAR-100 as NumPy arrays.

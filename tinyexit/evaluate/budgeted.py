@@ -6,12 +6,11 @@ exits, shallowest first, on N samples. Budgeted batch classification follows MSD
 
 1. For a budget parameter ``q``, exit ``k`` (``k = 1..K``) is meant to take a share
    ``p_k = q**k / sum_j q**j`` of the samples.
-2. On a held-out set, for ``k < K``: ``n_k = floor(N * p_k)`` (with a 1e-9 tolerance, so that a
-   product that is an integer on paper is not lost to rounding); walk exit k's samples by
+2. On a held-out set, for ``k < K``: ``n_k = floor(N * p_k)``; walk exit k's samples by
    descending confidence (max softmax probability), skipping those taken by earlier exits; the
    ``n_k``-th one's confidence is the threshold ``T_k`` (``+inf`` if there is no ``n_k``-th one,
    MSDNet's 1e8: then nobody exits at k). Every sample with confidence ``>= T_k`` is then taken.
-   ``T_K = -inf``.
+   ``T_K = -inf``. L2W allocates its meta samples with the same rule (``take_most_confident``).
 3. On the test set a sample exits at the first k whose confidence is ``>= T_k``; report the
    accuracy and the expected cost ``sum_k (share exiting at k) * mul_adds[k]``.
 """
@@ -90,17 +89,45 @@ def find_thresholds(val_probs: np.ndarray, shares: Sequence[float]) -> np.ndarra
         raise ValueError(f"shares must have one value per exit ({num_exits}), got shape {shares.shape}")
     if shares.min() < 0 or abs(shares.sum() - 1) > 1e-6:
         raise ValueError(f"shares must be non-negative and sum to 1, got {shares.tolist()}")
-    confidence = probs.max(axis=2)
-    taken = np.zeros(n, dtype=bool)
-    thresholds = np.full(num_exits, np.inf)
+    return take_most_confident(probs.max(axis=2), shares, ties_leave=True)[1]
+
+
+def take_most_confident(confidence: np.ndarray, shares: Sequence[float],
+                        ties_leave: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+    """The greedy rule of budgeted-batch evaluation and of L2W's meta-data allocation.
+
+    Exits 1..K−1 in turn take their ``floor(n * p_k)`` most confident samples among those no earlier
+    exit took (1e-9 keeps a product that is an integer on paper from rounding down); the last exit
+    takes the rest. Exit k's threshold ``T_k`` is the confidence of the last sample it takes, ``+inf``
+    when its quota is 0 or more than the samples left (then it takes nobody).
+
+    Args:
+        confidence: ``(K, n)`` max softmax probability of each exit for each sample.
+        shares: ``(K,)`` shares ``p_k``, e.g. ``exit_shares(q, K)``.
+        ties_leave: mark as taken every free sample whose confidence reaches ``T_k`` (test time,
+            where only the thresholds are kept and ties with ``T_k`` exit too), instead of exactly the
+            quota (training-time allocation).
+
+    Returns:
+        K index arrays (exit k's samples; most confident first when ``ties_leave`` is False, else in
+        index order; the last exit's in index order) and K thresholds, the last ``-inf``.
+    """
+    num_exits, n = confidence.shape
+    free = np.ones(n, dtype=bool)
+    subsets, thresholds = [], np.full(num_exits, np.inf)
     for k in range(num_exits - 1):
-        n_k = math.floor(n * shares[k] + 1e-9)
-        available = confidence[k][~taken]
-        if 1 <= n_k <= available.size:
-            thresholds[k] = np.sort(available)[::-1][n_k - 1]
-            taken |= confidence[k] >= thresholds[k]
+        quota = math.floor(n * shares[k] + 1e-9)
+        order = np.argsort(-confidence[k], kind="stable")
+        chosen = order[free[order]][:quota]
+        if 1 <= quota == chosen.size:
+            thresholds[k] = confidence[k][chosen[-1]]
+        if ties_leave:  # with T_k = +inf nobody leaves
+            chosen = np.flatnonzero(free & (confidence[k] >= thresholds[k]))
+        free[chosen] = False
+        subsets.append(chosen)
+    subsets.append(np.flatnonzero(free))
     thresholds[-1] = -np.inf
-    return thresholds
+    return subsets, thresholds
 
 
 def confident_enough(probs: np.ndarray, thresholds: np.ndarray | float) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from .. import nn
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
+from ..models import as_batch
 from ..ops import softmax
 from .budgeted import confident_enough
 
@@ -68,15 +69,13 @@ def early_exit_predict(model: nn.Module, images: np.ndarray | Tensor, thresholds
     """
     num_exits = _check_model(model)
     levels = _check_thresholds(thresholds, num_exits)
-    param = next(iter(model.parameters()))
-    data = _check_images(images).astype(param.dtype, copy=False)
+    data = _check_images(images)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     exits, probs = [], []
     with no_grad():
         for start in range(0, len(data), batch_size):
-            batch = Tensor(data[start:start + batch_size]).to(param.device)
-            batch_exits, batch_probs = _run_batch(model, batch, levels)
+            batch_exits, batch_probs = _run_batch(model, as_batch(model, data[start:start + batch_size])[0], levels)
             exits.append(batch_exits)
             probs.append(batch_probs)
     probs = np.concatenate(probs)

@@ -5,8 +5,8 @@ import numpy as np
 
 from .. import nn
 from ..autograd.grad_mode import no_grad
-from ..autograd.tensor import Tensor
 from ..data import normalize
+from ..models import as_batch
 from ..ops import softmax
 
 
@@ -24,14 +24,12 @@ def predict_probs(model: nn.Module, images: np.ndarray, batch_size: int = 500,
     if len(images) == 0:
         raise ValueError("predict_probs got no images")
     model.eval()
-    device = next(iter(model.parameters())).device
-    dtype = next(iter(model.parameters())).dtype
     chunks = []
     with no_grad():
         for i in range(0, len(images), batch_size):
             batch = images[i:i + batch_size]
             if batch.dtype == np.uint8:
                 batch = normalize(batch, *(normalization or (None, None)))
-            logits = model(Tensor(batch.astype(dtype, copy=False)).to(device))
+            logits = model(as_batch(model, batch)[0])
             chunks.append(np.stack([softmax(z, dim=1).numpy() for z in logits]))
     return np.concatenate(chunks, axis=1).astype(np.float32)

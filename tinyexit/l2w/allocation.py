@@ -2,14 +2,14 @@
 
 Exit k gets a share p_k ∝ q^k of the meta batch (k = 1..K). Exits 1..K−1 in turn take their
 floor(n·p_k) most confident samples among those not taken yet; the last exit takes the rest.
-The shares are those of budgeted-batch evaluation (``tinyexit.evaluate.exit_shares``).
-This mirrors early exiting at test time: easy (confident) samples leave early, hard ones go deep.
+This is the rule budgeted-batch evaluation tunes its thresholds with (``take_most_confident``):
+easy (confident) samples leave early, hard ones go deep, in training as at test time.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..evaluate.budgeted import exit_shares
+from ..evaluate.budgeted import exit_shares, take_most_confident
 
 
 def allocate(confidences: np.ndarray, q: float) -> list[np.ndarray]:
@@ -26,15 +26,4 @@ def allocate(confidences: np.ndarray, q: float) -> list[np.ndarray]:
     confidences = np.asarray(confidences)
     if confidences.ndim != 2:
         raise ValueError(f"allocate expects a (num_exits, n) confidence array, got shape {confidences.shape}")
-    k_exits, n = confidences.shape
-    shares = exit_shares(q, k_exits)
-    free = np.ones(n, dtype=bool)
-    subsets = []
-    for k in range(k_exits - 1):
-        quota = int(np.floor(n * shares[k] + 1e-9))
-        order = np.argsort(-confidences[k], kind="stable")
-        chosen = order[free[order]][:quota]
-        free[chosen] = False
-        subsets.append(chosen)
-    subsets.append(np.flatnonzero(free))
-    return subsets
+    return take_most_confident(confidences, exit_shares(q, confidences.shape[0]))[0]

@@ -1,4 +1,7 @@
-"""The losses of L2W: the per-sample loss matrix, the weighted training loss (Eq. 5), the meta loss (Eq. 6)."""
+"""The losses of L2W: the weighted training loss (Eq. 5) and the meta loss (Eq. 6).
+
+The per-sample loss matrix l_ik they weight is ``tinyexit.models.exit_losses``.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,12 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..autograd.tensor import Tensor
-from ..ops import cross_entropy, stack
-
-
-def loss_matrix(logits: Sequence[Tensor], labels) -> Tensor:
-    """l_ik: cross entropy of exit k on sample i, shape (B, K)."""
-    return stack([cross_entropy(z, labels, reduction="none") for z in logits], dim=1)
+from ..ops import cross_entropy
 
 
 def weighted_loss(weights: Tensor, losses: Tensor) -> Tensor:

@@ -8,22 +8,14 @@ from ..autograd.engine import grad
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..ops import softmax
+from ..models import as_batch, exit_confidences, exit_losses
 from ..optim import Optimizer
-from ..training.baseline import as_batch
 from .allocation import allocate
-from .losses import allocated_loss, loss_matrix, weighted_loss
+from .losses import allocated_loss, weighted_loss
 from .wpn import WeightPredictionNet
 
 WEIGHTINGS = ("wpn", "frozen", "fixed_increasing", "fixed_decreasing", "selection")
 META_OBJECTIVES = ("allocated", "vanilla")
-
-
-def confidences(logits: list[Tensor]) -> Tensor:
-    """Max softmax probability of each exit for each sample, (B, K), without gradient."""
-    xp = array_module(logits[0].data)
-    with no_grad():
-        return Tensor.wrap(xp.stack([softmax(z, dim=1).data.max(axis=1) for z in logits], axis=1))
 
 
 class L2WTrainer:
@@ -97,8 +89,8 @@ class L2WTrainer:
         # Forward the train half with θ. Its graph serves the pseudo-update and the real update
         # (θ does not change in between, so a second forward would give the same outputs).
         logits = self.model(x_tr)
-        losses = loss_matrix(logits, y_tr)  # l_ik, (B, K)
-        conf = confidences(logits)
+        losses = exit_losses(logits, y_tr)  # l_ik, (B, K)
+        conf = exit_confidences(logits)
 
         meta_loss, allocation = None, [0] * len(logits)
         if meta_step:
@@ -157,7 +149,7 @@ class L2WTrainer:
         n = meta_logits[0].shape[0]
         if self.meta_objective == "vanilla":
             return [np.arange(n)] * len(meta_logits)
-        return allocate(confidences(meta_logits).numpy().T, self.q)
+        return allocate(exit_confidences(meta_logits).numpy().T, self.q)
 
     def _weights(self, losses: Tensor, conf: Tensor) -> Tensor:
         """The weights of the real update for the chosen weighting."""

@@ -6,7 +6,7 @@ from ..autograd.tensor import Tensor
 from ..ops import cat
 
 CENTRES = ("col", "mat", "none")
-INPUTS = ("loss", "confidence", "both")
+WPN_INPUTS = ("loss", "confidence", "both")
 
 
 class WeightPredictionNet(nn.Module):
@@ -31,8 +31,8 @@ class WeightPredictionNet(nn.Module):
         super().__init__()
         if centre not in CENTRES:
             raise ValueError(f"unknown centre {centre!r}: expected one of {CENTRES}")
-        if input not in INPUTS:
-            raise ValueError(f"unknown WPN input {input!r}: expected one of {INPUTS}")
+        if input not in WPN_INPUTS:
+            raise ValueError(f"unknown WPN input {input!r}: expected one of {WPN_INPUTS}")
         if num_exits < 1 or hidden < 1 or depth < 1:
             raise ValueError(f"num_exits, hidden and depth must be positive, got {num_exits}, {hidden}, {depth}")
         self.num_exits, self.delta, self.centre, self.input = num_exits, delta, centre, input

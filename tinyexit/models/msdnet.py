@@ -118,7 +118,7 @@ class MSDNet(Module):
     Raises:
         ValueError: for an inconsistent configuration, naming the problem.
 
-    Initialisation follows DESIGN.md: conv N(0, sqrt(2 / (k*k*Cout))), BN weight 1 and bias 0,
+    Initialisation is the one the reference code defines: conv N(0, sqrt(2 / (k*k*Cout))), BN weight 1 and bias 0,
     Linear bias 0. (The reference MSDNet code defines this init but its loop never reaches the
     layers, so the reference trains from PyTorch's default init; RANet's reference applies it.)
     """

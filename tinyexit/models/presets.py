@@ -18,8 +18,8 @@ ranet4_small   4      1.45 3.31 4.83 5.76                     0.035 0.091 0.130 
 ranet4_tiny    4      0.51 1.63 2.68 3.37                     0.011 0.038 0.058 0.070           0.26 s
 =============  =====  ======================================  ================================  ======
 
-``msdnet5``, ``msdnet7`` and ``ranet6`` are the paper's CIFAR configurations (see DESIGN.md,
-section 5); the small ones keep their structure with fewer channels and narrower heads.
+``msdnet5``, ``msdnet7`` and ``ranet6`` are the paper's CIFAR configurations (their Mul-Adds and
+parameters are in docs/design-choices.md, "Models"); the small ones keep their structure with fewer channels and narrower heads.
 ``ranet4_*`` use one-layer fusion blocks (``step=1``), which the reference code cannot build.
 """
 from __future__ import annotations

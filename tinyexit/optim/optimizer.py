@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import copy
 
+from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..backend import to_device
 
 
 class Optimizer:
-    """Base class; subclasses implement ``step`` on each group's parameters.
+    """Base class; a subclass writes its update rule once, in ``update``.
+
+    ``step`` applies the rule to the parameters' arrays in place; ``virtual_step`` applies the same
+    rule to tensors, so the L2W pseudo-update (Eq. 7) is the real step by construction.
 
     Attributes:
         param_groups: list of dicts with key "params" and the hyper-parameters (``lr``, ...).
@@ -39,9 +43,50 @@ class Optimizer:
                 else:
                     p.grad.data[...] = 0
 
-    def step(self) -> None:  # pragma: no cover - abstract
-        """Update every parameter from its ``.grad``."""
-        raise NotImplementedError
+    def update(self, p, g, state: dict, group: dict) -> tuple:
+        """The update rule: the step Δ to subtract from ``p`` and the parameter's new state.
+
+        Written with arithmetic operators only, so it runs on arrays (``step``) and on tensors
+        (``virtual_step``). Must not change ``state``.
+
+        Args:
+            p: the parameter (array or tensor).
+            g: its gradient (same kind).
+            state: its current state, empty before its first step.
+            group: its parameter group (the hyper-parameters).
+
+        Returns:
+            ``(delta, new_state)``: the new parameter is ``p - delta``.
+        """
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def step(self) -> None:
+        """Update every parameter that has a ``.grad``: ``p -= delta`` and the new state."""
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    g = p.grad.data
+                    delta, state = self.update(p.data, g, self.state.get(p, {}), group)
+                    p.data -= delta
+                    if state:  # a state that is the gradient itself (SGD's first momentum buffer) is copied
+                        self.state[p] = {k: v.copy() if v is g else v for k, v in state.items()}
+
+    def virtual_step(self, params: list[Tensor], grads: list[Tensor]) -> list[Tensor]:
+        """The parameters ``step`` would produce, as differentiable tensors (nothing is changed).
+
+        The L2W pseudo-update (Eq. 7): the same rule, current hyper-parameters and state as ``step``;
+        ``grads`` may carry a graph (``create_graph=True``), so the result is differentiable through it.
+        """
+        groups = {id(p): group for group in self.param_groups for p in group["params"]}
+        updated = []
+        for p, g in zip(params, grads):
+            if id(p) not in groups:
+                raise ValueError("virtual_step got a parameter this optimizer does not hold")
+            state = {k: Tensor.wrap(v) if hasattr(v, "shape") else v for k, v in self.state.get(p, {}).items()}
+            updated.append(p - self.update(p, g, state, groups[id(p)])[0])
+        return updated
 
     def state_dict(self) -> dict:
         """Hyper-parameters and state, parameters referred to by their position, arrays on cpu."""

@@ -1,32 +1,27 @@
-"""The paper's comparison at a chosen scale: baseline against L2W (and its frozen-WPN control) over
+"""The pieces of ``bench/reproduce.py``: baseline against L2W (and its frozen-WPN control) over
 architectures, seeds and settings.
-
-``bench/reproduce.py`` is the command; this module holds its pieces:
 
 - the runs of the comparison (:class:`Setting`, :func:`run_config`, :func:`run_dir`) and running or
   reusing each one through :mod:`tinyexit.experiment` (:func:`ensure_run`);
-- aggregating several seeds' ``metrics.json`` (:func:`interpolate_curve`, :func:`common_budgets`,
-  :func:`mean_std`, :func:`aggregate_runs`, :func:`summarize_setting`);
+- aggregating several seeds' ``metrics.json`` (:func:`aggregate_runs`, :func:`summarize_setting`) with
+  the statistics of :mod:`tinyexit.evaluate.compare`;
 - the summary figures (:func:`plot_setting`), a markdown report (:func:`markdown_report`) and the
   whole comparison in one call (:func:`reproduce`).
-
-Standard deviations over seeds are population standard deviations (``numpy.std``, ``ddof=0``).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from . import experiment, plots
-from .experiment import CHECKPOINT, RunConfig
-from .training import load_checkpoint
+from tinyexit import experiment, plots
+from tinyexit.evaluate import STD_DDOF, common_budgets, interpolate_curve, mean_std, paired_differences
+from tinyexit.experiment import CHECKPOINT, RunConfig
+from tinyexit.training import load_checkpoint
 
-#: ``ddof`` of every standard deviation over seeds.
-STD_DDOF = 0
 #: configuration fields that may differ between a saved run and the requested one (where the data lie).
 _LOCATION_FIELDS = ("data_root",)
 #: the compared methods, as the run-configuration fields that make each one. "frozen" is the fair
@@ -127,55 +122,6 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
-
-
-def interpolate_curve(curve: Sequence[Mapping], budgets: Sequence[float]) -> np.ndarray:
-    """Accuracy of a budgeted-batch curve at given expected Mul-Adds, by linear interpolation.
-
-    Args:
-        curve: points with ``mul_adds`` and ``accuracy``, as ``dynamic_evaluate`` returns them, in any
-            order; points of equal cost are averaged.
-        budgets: the expected Mul-Adds to read the curve at.
-
-    Returns:
-        float64 accuracies, one per budget; NaN outside the curve's range (no extrapolation).
-    """
-    if not curve:
-        raise ValueError("cannot interpolate an empty curve")
-    cost = np.array([p["mul_adds"] for p in curve], dtype=np.float64)
-    accuracy = np.array([p["accuracy"] for p in curve], dtype=np.float64)
-    xs, group = np.unique(cost, return_inverse=True)
-    ys = np.bincount(group, weights=accuracy) / np.bincount(group)
-    budgets = np.asarray(budgets, dtype=np.float64)
-    values = np.interp(budgets, xs, ys)
-    values[(budgets < xs[0]) | (budgets > xs[-1])] = np.nan
-    return values
-
-
-def common_budgets(curves: Iterable[Sequence[Mapping]], num: int = 20) -> np.ndarray:
-    """``num`` evenly spaced expected Mul-Adds that every curve covers (the overlap of their ranges).
-
-    Returns:
-        The grid, ascending; one point if the ranges meet in one cost, empty if they do not overlap.
-    """
-    ranges = [(min(p["mul_adds"] for p in c), max(p["mul_adds"] for p in c)) for c in curves]
-    if not ranges:
-        raise ValueError("no curves given")
-    low, high = max(r[0] for r in ranges), min(r[1] for r in ranges)
-    if high < low:
-        return np.empty(0)
-    return np.linspace(low, high, num) if high > low else np.array([low])
-
-
-def mean_std(per_run: Sequence) -> dict:
-    """Mean and standard deviation over runs (the first axis), with the per-run values.
-
-    Returns:
-        ``{"mean", "std", "per_run"}`` as plain floats or lists (JSON-ready).
-    """
-    values = np.asarray(per_run, dtype=np.float64)
-    return {"mean": values.mean(axis=0).tolist(), "std": values.std(axis=0, ddof=STD_DDOF).tolist(),
-            "per_run": values.tolist()}
 
 
 def aggregate_runs(runs: Sequence[Mapping], budgets: Sequence[float]) -> dict:
@@ -316,10 +262,9 @@ def markdown_report(summary: Mapping, rows: int = 5) -> str:
 
 
 def _paired_line(methods: Mapping, a: str, b: str) -> str:
-    """Method a − method b seed by seed, each averaged over the common budgets (a seed fixes the initial
-    weights and the batch order of every method, so the pairs differ only in the method)."""
-    diff = np.nanmean(np.subtract(methods[a]["accuracy_at_budgets"]["per_run"],
-                                  methods[b]["accuracy_at_budgets"]["per_run"]), axis=1)
+    """Method a − method b seed by seed, each averaged over the common budgets."""
+    diff = paired_differences(methods[a]["accuracy_at_budgets"]["per_run"],
+                              methods[b]["accuracy_at_budgets"]["per_run"])
     pairs = ", ".join(f"{d:+.2f} (seed {s})" for d, s in zip(diff, methods[a]["seeds"]))
     return (f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]} seed by seed, mean over the budgets: {pairs}; "
             f"mean {diff.mean():+.2f}.")
