@@ -16,7 +16,7 @@ index maths of the CUDA C against the NumPy reference on machines without a GPU.
 """
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache
 
 import numpy as np
 
