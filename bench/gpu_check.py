@@ -286,8 +286,7 @@ def _conv_timing(layer, s: Settings) -> tuple[bool, str]:
 
 def conv_section(table: Table, s: Settings) -> None:
     for layer in CONV_LAYERS:
-        item = "conv {}->{} {}x{} k{} s{}, batch {}".format(layer[0], layer[3], layer[1], layer[2], layer[4],
-                                                            layer[5], s.conv_batch)
+        item = f"conv {layer[0]}->{layer[3]} {layer[1]}x{layer[2]} k{layer[4]} s{layer[5]}, batch {s.conv_batch}"
         table.run("conv", item, lambda: _conv_timing(layer, s))
 
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+
 from tinyexit.backend import cupy_available
 
 sys.path.insert(0, str(REPO / "bench"))
