@@ -372,7 +372,9 @@ def projection_section(table: Table, s: Settings, times: dict) -> None:
     for arch in s.archs:
         for method in ("baseline", "l2w"):
             def row(arch=arch, method=method):
-                seconds = times[(arch, method, batch)]  # KeyError when the step row failed
+                if (arch, method, batch) not in times:
+                    raise LookupError(f"no step time at batch {batch}: its step row failed")
+                seconds = times[(arch, method, batch)]
                 return True, f"{steps * seconds / 3600:.1f} h ({steps} steps of {seconds:.3f} s at batch {batch})"
 
             table.run("projection", f"{arch} {method}, {EPOCHS} epochs of CIFAR", row)

@@ -22,8 +22,8 @@ from tinyexit.backend.reference.pool import (
 )
 
 SOURCE = r"""
-// Minus infinity of type T (the bit pattern of the double -inf, converted).
-#define MINUS_INFINITY ((T)__longlong_as_double(0xfff0000000000000ULL))
+// Minus infinity of type T: the double +inf (exponent bits all 1, mantissa 0), negated.
+#define MINUS_INFINITY ((T)(-__longlong_as_double(0x7ff0000000000000LL)))
 
 // First and last output index (inclusive) whose window, of size k at step s after padding pad,
 // contains input index h; the range is empty (first > last) when none does.
