@@ -337,9 +337,9 @@ def loss_matrix(logits: Sequence[torch.Tensor], labels: torch.Tensor) -> torch.T
 
 
 def confidences(logits: Sequence[torch.Tensor]) -> np.ndarray:
-    """(K, B) max softmax probabilities, as NumPy, without gradient."""
+    """(K, B) max softmax probabilities, as NumPy (copied from the GPU if there), without gradient."""
     with torch.no_grad():
-        return np.stack([TF.softmax(z, dim=1).amax(dim=1).numpy() for z in logits])
+        return np.stack([TF.softmax(z, dim=1).amax(dim=1).cpu().numpy() for z in logits])
 
 
 class BaselineStep:
@@ -393,7 +393,7 @@ class L2WStep:
         theta_hat = dict(zip(names, self._virtual_step(list(params), grads)))
         scratch = {name: b.clone() for name, b in self.model.named_buffers()}
         meta_logits = torch.func.functional_call(self.model, {**theta_hat, **scratch}, (x_me,))
-        subsets = [torch.from_numpy(s) for s in allocate(confidences(meta_logits), self.q)]
+        subsets = [torch.from_numpy(s).to(y_me.device) for s in allocate(confidences(meta_logits), self.q)]
         terms = [TF.cross_entropy(z[idx], y_me[idx]) for z, idx in zip(meta_logits, subsets) if len(idx)]
         meta_loss = sum(terms[1:], terms[0])
         wpn_params = list(self.wpn.parameters())
