@@ -16,6 +16,7 @@ from tinyexit import backend
 from tinyexit.backend import cupy_available
 from tinyexit.backend import gpu as gpu_kernels
 from tinyexit.backend.gpu import raw_conv, raw_launch, raw_pool, raw_resize
+from tinyexit.backend import geometry
 from tinyexit.backend.reference import conv as ref_conv
 from tinyexit.backend.reference import pool as ref_pool
 from tinyexit.backend.reference import resize as ref_resize
@@ -52,7 +53,7 @@ def _same(actual, expected):
 
 def _check_conv(mod, case, dtype, to=np.asarray, back=np.asarray):
     n, c, h, w, o, khw, stride, padding = case
-    ho, wo = ref_conv.conv_output_size((h, w), khw, stride, padding)
+    ho, wo = geometry.conv_geometry((n, c, h, w), (o, c) + khw, stride, padding)[2]
     x, wt, gy = _rand((n, c, h, w), dtype, 0), _rand((o, c) + khw, dtype, 1), _rand((n, o, ho, wo), dtype, 2)
     _same(back(mod.conv2d(to(x), to(wt), stride, padding)), ref_conv.conv2d(x, wt, stride, padding))
     _same(back(mod.conv2d_input_grad(to(gy), to(wt), (h, w), stride, padding)),

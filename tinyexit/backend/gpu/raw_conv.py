@@ -14,12 +14,7 @@ from __future__ import annotations
 
 from tinyexit.backend import array_module
 from tinyexit.backend.gpu import raw_launch
-from tinyexit.backend.reference.conv import (
-    IntPair,
-    check_conv_shapes,
-    check_grad_shape,
-    pair,
-)
+from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
 
 SOURCE = r"""
 // cols[(c, p, q), (n, i, j)] = x[n, c, i*sh - ph + p, j*sw - pw + q], or 0 in the padding.
@@ -72,7 +67,7 @@ extern "C" __global__ void col2im(
 
 def _geometry(x_shape, kernel_hw, out_hw, stride, padding) -> tuple[int, ...]:
     """The shared size arguments ``N, C, H, W, kh, kw, Ho, Wo, sh, sw, ph, pw`` of both kernels."""
-    return tuple(x_shape) + tuple(kernel_hw) + tuple(out_hw) + pair(stride) + pair(padding)
+    return tuple(x_shape) + tuple(kernel_hw) + tuple(out_hw) + tuple(stride) + tuple(padding)
 
 
 def _im2col(x, kernel_hw, out_hw, stride, padding):
@@ -95,7 +90,7 @@ def _to_cnhw(a):
 def conv2d(x, w, stride: IntPair, padding: IntPair):
     """As :func:`tinyexit.backend.reference.conv.conv2d`, for CuPy arrays."""
     xp = array_module(x)
-    out_hw = check_conv_shapes(x.shape, w.shape, stride, padding)
+    stride, padding, out_hw = conv_geometry(x.shape, w.shape, stride, padding)
     dtype = xp.result_type(x, w)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     cols = _im2col(x, w.shape[2:], out_hw, stride, padding)
@@ -108,8 +103,8 @@ def conv2d_input_grad(gy, w, input_hw: tuple[int, int], stride: IntPair, padding
     """As :func:`tinyexit.backend.reference.conv.conv2d_input_grad`, for CuPy arrays."""
     xp = array_module(gy)
     (h, wd), (n, o), (_, c, kh, kw) = input_hw, gy.shape[:2], w.shape
-    out_hw = check_conv_shapes((n, c, h, wd), w.shape, stride, padding)
-    check_grad_shape(gy.shape, (n, o) + out_hw)
+    stride, padding, out_hw = conv_geometry((n, c, h, wd), w.shape, stride, padding)
+    check_conv_grad(gy.shape, (n, o) + out_hw)
     dtype = xp.result_type(gy, w)
     gy, w = gy.astype(dtype, copy=False), w.astype(dtype, copy=False)
     dcols = xp.ascontiguousarray(xp.matmul(w.reshape(o, -1).T, _to_cnhw(gy)))  # (C*kh*kw, N*Ho*Wo)
@@ -123,8 +118,8 @@ def conv2d_weight_grad(x, gy, kernel_hw: tuple[int, int], stride: IntPair, paddi
     """As :func:`tinyexit.backend.reference.conv.conv2d_weight_grad`, for CuPy arrays."""
     xp = array_module(x)
     (kh, kw), (n, c), o = kernel_hw, x.shape[:2], gy.shape[1]
-    out_hw = check_conv_shapes(x.shape, (o, c, kh, kw), stride, padding)
-    check_grad_shape(gy.shape, (n, o) + out_hw)
+    stride, padding, out_hw = conv_geometry(x.shape, (o, c, kh, kw), stride, padding)
+    check_conv_grad(gy.shape, (n, o) + out_hw)
     dtype = xp.result_type(x, gy)
     x, gy = x.astype(dtype, copy=False), gy.astype(dtype, copy=False)
     cols = _im2col(x, (kh, kw), out_hw, stride, padding)

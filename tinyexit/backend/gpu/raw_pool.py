@@ -12,14 +12,7 @@ from __future__ import annotations
 
 from tinyexit.backend import array_module
 from tinyexit.backend.gpu import raw_launch
-from tinyexit.backend.reference.pool import (
-    IntPair,
-    as_pair,
-    check_idx,
-    check_input,
-    check_output_shape,
-    pool_geometry,
-)
+from tinyexit.backend.geometry import IntPair, check_index, check_nchw, check_pool_grad, pair, pool_geometry
 
 SOURCE = r"""
 // Minus infinity of type T: the double +inf (exponent bits all 1, mantissa 0), negated.
@@ -127,7 +120,7 @@ def _geometry(k, s, p) -> tuple[int, ...]:
 
 def avg_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
     """As :func:`tinyexit.backend.reference.pool.avg_pool2d`, for CuPy arrays."""
-    check_input(x)
+    check_nchw(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     xp = array_module(x)
     x = xp.ascontiguousarray(x)
@@ -141,10 +134,10 @@ def avg_pool2d_adjoint(
     gy, input_hw: tuple[int, int], kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ):
     """As :func:`tinyexit.backend.reference.pool.avg_pool2d_adjoint`, for CuPy arrays."""
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     k, s, p, out = pool_geometry(input_hw, kernel_size, stride, padding)
-    check_output_shape(gy, out)
-    hw, xp = as_pair(tuple(input_hw), "input_hw"), array_module(gy)
+    check_pool_grad(gy, out)
+    hw, xp = pair(input_hw, "input_hw"), array_module(gy)
     gy = xp.ascontiguousarray(gy)
     gx = xp.empty(gy.shape[:2] + hw, dtype=gy.dtype)
     args = (gy, gx) + hw + out + _geometry(k, s, p)
@@ -154,7 +147,7 @@ def avg_pool2d_adjoint(
 
 def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair):
     """As :func:`tinyexit.backend.reference.pool.max_pool2d`, for CuPy arrays."""
-    check_input(x)
+    check_nchw(x)
     k, s, p, out = pool_geometry(x.shape[2:], kernel_size, stride, padding)
     xp = array_module(x)
     x = xp.ascontiguousarray(x)
@@ -167,9 +160,9 @@ def max_pool2d(x, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 
 def max_pool2d_scatter(gy, idx, input_hw: tuple[int, int]):
     """As :func:`tinyexit.backend.reference.pool.max_pool2d_scatter`, for CuPy arrays."""
-    check_input(gy, "gy")
-    check_idx(idx, gy.shape)
-    hw, xp = as_pair(tuple(input_hw), "input_hw"), array_module(gy)
+    check_nchw(gy, "gy")
+    hw, xp = pair(input_hw, "input_hw"), array_module(gy)
+    check_index(idx, gy.shape, hw[0] * hw[1])
     gy, idx = xp.ascontiguousarray(gy), xp.ascontiguousarray(idx, dtype=xp.int64)
     gx = xp.zeros(gy.shape[:2] + hw, dtype=gy.dtype)
     args = (gy, idx, gx, hw[0] * hw[1], idx.shape[2] * idx.shape[3])
@@ -179,8 +172,8 @@ def max_pool2d_scatter(gy, idx, input_hw: tuple[int, int]):
 
 def max_pool2d_gather(gx, idx):
     """As :func:`tinyexit.backend.reference.pool.max_pool2d_gather`, for CuPy arrays."""
-    check_input(gx, "gx")
-    check_idx(idx, gx.shape[:2] + idx.shape[2:])
+    check_nchw(gx, "gx")
+    check_index(idx, gx.shape[:2] + idx.shape[2:], gx.shape[2] * gx.shape[3])
     xp = array_module(gx)
     gx, idx = xp.ascontiguousarray(gx), xp.ascontiguousarray(idx, dtype=xp.int64)
     y = xp.empty(idx.shape, dtype=gx.dtype)

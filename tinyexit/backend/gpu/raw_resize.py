@@ -1,7 +1,7 @@
 """Bilinear resizing on the GPU: one CUDA kernel for the resize, one for its adjoint.
 
 Same functions, signatures and results as :mod:`tinyexit.backend.reference.resize`. The 1-d
-source tables come from the reference's :func:`source_index` (computed once on the host, a
+source tables come from :func:`tinyexit.backend.geometry.source_index` (computed once on the host, a
 few hundred bytes): output row ``i`` mixes input rows ``i0[i]`` and ``i1[i]`` with weights
 ``1 - lam[i]`` and ``lam[i]``, columns likewise. Both ``align_corners`` settings are therefore
 the same kernel with different tables.
@@ -19,8 +19,7 @@ import numpy as np
 
 from tinyexit.backend import array_module
 from tinyexit.backend.gpu import raw_launch
-from tinyexit.backend.reference.pool import IntPair, check_input
-from tinyexit.backend.reference.resize import check_size, source_index
+from tinyexit.backend.geometry import IntPair, check_nchw, check_size, source_index
 
 SOURCE = r"""
 // Thread t is output (nc, i, j): the bilinear mix of the four source pixels.
@@ -74,7 +73,7 @@ def axis_tables(n_in: int, n_out: int, align_corners: bool) -> tuple[np.ndarray,
     """The host tables of a 1-d linear resize from ``n_in`` to ``n_out``.
 
     Returns:
-        ``(i0, i1, lam, first, stop)``: the reference's :func:`source_index` (length ``n_out``)
+        ``(i0, i1, lam, first, stop)``: :func:`tinyexit.backend.geometry.source_index` (length ``n_out``)
         and, for every input index ``k`` (length ``n_in``), the range ``first[k] .. stop[k] - 1``
         of outputs that read it.
     """
@@ -94,7 +93,7 @@ def _device_tables(xp, dtype, n_in: int, n_out: int, align_corners: bool) -> tup
 
 def interpolate_bilinear(x, size: IntPair, align_corners: bool):
     """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear`, for CuPy arrays."""
-    check_input(x)
+    check_nchw(x)
     (h, w), (ho, wo) = check_size(x.shape[2:], "input size"), check_size(size)
     xp = array_module(x)
     x = xp.ascontiguousarray(x)
@@ -107,7 +106,7 @@ def interpolate_bilinear(x, size: IntPair, align_corners: bool):
 
 def interpolate_bilinear_adjoint(gy, input_hw: IntPair, align_corners: bool):
     """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear_adjoint`, for CuPy arrays."""
-    check_input(gy, "gy")
+    check_nchw(gy, "gy")
     (ho, wo), (h, w) = check_size(gy.shape[2:], "gy size"), check_size(input_hw, "input_hw")
     xp = array_module(gy)
     gy = xp.ascontiguousarray(gy)
