@@ -48,6 +48,9 @@ spin for a while after work) are asleep and do not compete for the cores."""
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per round")
+    parser.add_argument("--peak", type=float, default=None,
+                        help="the machine's float32 FMA peak in GF/s at these threads (bench/peak.py): "
+                             "adds each implementation's share of it")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations")
     parser.add_argument("--threads", type=int, default=2, help="threads for every library")
     return parser.parse_args(argv)
@@ -113,6 +116,8 @@ def main(argv=None) -> None:
     from tinyexit.backend.cpu import conv as cpu_conv
     from tinyexit.backend.reference import conv as ref_conv
 
+    cpu_conv.SERIAL_CALLS = 0  # steady state: every call may use the threads from the first one
+
     try:
         import torch
 
@@ -134,6 +139,9 @@ def main(argv=None) -> None:
     if torch:
         head += " torch ms | ours/torch | ours/ref | GF/s ours | GF/s torch |"
         rule += "---:|---:|---:|---:|---:|"
+        if args.peak:
+            head += " ours % peak | torch % peak |"
+            rule += "---:|---:|"
     else:
         head += " ours/ref | GF/s ours |"
         rule += "---:|---:|"
@@ -171,6 +179,8 @@ def main(argv=None) -> None:
                     f" {tt:.2f} | {ours / tt:.2f} | {ours / ref:.3f} |"
                     f" {flops / ours * 1e3:.0f} | {flops / tt * 1e3:.0f} |"
                 )
+                if args.peak:
+                    row += f" {100 * flops / ours * 1e3 / args.peak:.0f} | {100 * flops / tt * 1e3 / args.peak:.0f} |"
                 if op == "total":
                     ratios.append(ours / tt)
             else:

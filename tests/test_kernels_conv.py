@@ -102,18 +102,36 @@ def test_cpu_column_layouts(monkeypatch, case, columns_first, dtype):
 
 
 @pytest.mark.parametrize("threads", ["one", "all"])
-def test_cpu_threads(threads):
-    # the batch is split between Numba's threads, each with its own partial weight gradient
-    case = BLOCK_CASES[2]  # 3 images: an uneven split between 2 threads
-    x, w, gy = _data(case, np.float64)
+@pytest.mark.parametrize("columns_first", [False, True], ids=["channels-last", "channels-first"])
+@pytest.mark.parametrize("case", [BLOCK_CASES[2], CASES[1]], ids=["stride1", "stride2"])
+def test_cpu_threads(monkeypatch, threads, columns_first, case):
+    # the batch is split between Numba's threads, each with its own partial weight gradient; 3
+    # images split unevenly between 2 threads. Calls this small normally stay in the calling
+    # thread (PARALLEL_MACS, SERIAL_CALLS): force the parallel wrappers of every kernel. float32,
+    # the dtype that training compiles them for anyway.
+    monkeypatch.setattr(cpu_conv, "PARALLEL_MACS", 0)
+    monkeypatch.setattr(cpu_conv, "SERIAL_CALLS", 0)
+    monkeypatch.setattr(cpu_conv, "use_columns_first", lambda k, pixels: columns_first)
+    x, w, gy = _data(case, np.float32)
     expected = _all_three(ref_conv, case, x, w, gy)
     before = numba.get_num_threads()
     numba.set_num_threads(1 if threads == "one" else numba.config.NUMBA_NUM_THREADS)
     try:
         for got, want in zip(_all_three(cpu_conv, case, x, w, gy), expected):
-            _close(got, want, 1e-10)
+            _close(got, want, 1e-5)
     finally:
         numba.set_num_threads(before)
+
+
+def test_cpu_small_and_first_calls_stay_in_the_calling_thread(monkeypatch):
+    # a parallel wrapper compiles only for a kernel called SERIAL_CALLS times with enough work
+    monkeypatch.setattr(cpu_conv, "_CALLS", {})
+    big, small = 1 << 30, cpu_conv.PARALLEL_MACS - 1
+    threads = [cpu_conv._threads(64, big, "kernel", np.float32) for _ in range(cpu_conv.SERIAL_CALLS + 1)]
+    assert threads[:-1] == [1] * cpu_conv.SERIAL_CALLS
+    assert threads[-1] == min(numba.get_num_threads(), 64)
+    assert cpu_conv._threads(64, small, "kernel", np.float32) == 1
+    assert cpu_conv._threads(1, big, "kernel", np.float32) == 1
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -3,7 +3,8 @@
 It trains the ``msdnet4_tiny`` preset twice under the same schedule and seed, once with the
 conventional objective (Eq. 3) and once with L2W (Algorithm 1), on a CIFAR-10 subset when a copy
 is found under the data root (``TINYEXIT_DATA``), else on a small synthetic dataset (no download),
-and prints the accuracy of every exit and a few points of the budgeted-batch curve.
+and prints the accuracy of every exit, a few points of the budgeted-batch curve, and the
+difference between the two methods at every exit with its standard error over the test images.
 """
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from . import experiment
 from .data import cifar_available
+from .evaluate import predict_probs
 from .experiment import RunConfig
 
 
@@ -32,9 +36,25 @@ def run(epochs: int = 3, n_train: int = 2000, arch: str = "msdnet4_tiny", seed: 
             r = experiment.train(RunConfig(**common, method=method), Path(tmp) / method, progress=False,
                                  log=lambda line: print("  " + line))
             results[method] = experiment.evaluate(r, log=lambda line: print("  " + line))
+            images, labels = r.data["test"]
+            probs = predict_probs(r.model, images, normalization=r.data["normalization"])
+            results[method]["correct"] = probs.argmax(axis=2) == labels  # (exits, test images)
             print(f"  {time.perf_counter() - start:.0f} s")
     _print_comparison(results)
     return results
+
+
+def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[float, float]:
+    """Accuracy difference b - a in points over the same test images, and its standard error.
+
+    Each image contributes ``d_i = correct_b[i] - correct_a[i]`` in {-1, 0, 1}; the difference is
+    the mean of ``d_i`` and its standard error ``std(d) / sqrt(n)``. Pairing cancels the spread of
+    image difficulty shared by both models, so this is tighter than two binomial errors combined.
+    """
+    d = correct_b.astype(np.float64) - correct_a.astype(np.float64)
+    if d.size < 2:
+        raise ValueError(f"need at least 2 test images for a standard error, got {d.size}")
+    return 100 * d.mean(), 100 * d.std(ddof=1) / np.sqrt(d.size)
 
 
 def _print_comparison(results: dict) -> None:
@@ -47,5 +67,10 @@ def _print_comparison(results: dict) -> None:
         row = "  ".join(f"{method} {m['dynamic'][q_index]['accuracy']:5.1f} @ "
                         f"{m['dynamic'][q_index]['mul_adds'] / 1e6:.2f}" for method, m in results.items())
         print(f"  q={results['baseline']['dynamic'][q_index]['q']:<5} {row}")
+    n = results["baseline"]["correct"].shape[1]
+    print(f"\nL2W - baseline (points, +- standard error, paired over {n} test images)")
+    for i in range(k):
+        diff, se = paired_difference(results["baseline"]["correct"][i], results["l2w"]["correct"][i])
+        print(f"  exit {i + 1}: {diff:+5.1f} +- {se:.1f}")
     print("\nnote: L2W takes two SGD steps per loaded batch (one per half, as the official code), the baseline"
           "\none; on a schedule this short that alone helps L2W (docs/algorithm.md, 'Two halves per batch').")

@@ -18,6 +18,7 @@ stride 1 the input gradient is itself a convolution, of ``gy`` by the flipped an
 weight, so it goes through the forward kernels; other strides use channels-last columns and
 col2im. The images of the batch are split between ``numba.get_num_threads()`` threads
 (``prange``), each with its own scratch; the weight gradient sums one partial result per thread.
+Small calls and the first calls of each kernel run in the calling thread (:func:`_threads`).
 
 Why it is written this way (the measurements are in ``docs/benchmarks.md``):
 
@@ -31,7 +32,9 @@ Why it is written this way (the measurements are in ``docs/benchmarks.md``):
 - Threads are ``prange``: Numba's OpenMP threads spin briefly instead of sleeping, so a call does
   not pay to wake them. A parallel kernel that runs while OpenBLAS's threads still spin after a
   multithreaded matmul waits for a core; keep the small matmuls of a step off OpenBLAS's threads.
-- The first call compiles each parallel driver for its dtype; Numba caches it on disk.
+- Each driver is a serial ``_images`` kernel and a thin ``prange`` wrapper around it; compiling
+  the wrapper costs about as much again, so calls start serial and the wrapper compiles only
+  for kernels a program keeps calling (:func:`_threads`), which keeps the first call quick.
 """
 from __future__ import annotations
 
@@ -49,8 +52,18 @@ K_BLOCK = 1024
 """Channels-last products go through the columns in blocks of this many (a multiple of ``VEC``),
 so that the rows a block reuses stay in the level-1 cache."""
 
+PARALLEL_MACS = 1 << 22
+"""Calls with fewer multiply-adds than this run in the calling thread (see :func:`_threads`)."""
+
 _TILE = 32
 _FASTMATH = {"contract", "reassoc"}
+
+
+SERIAL_CALLS = 4
+"""Calls of a kernel (per dtype) that run serially before its parallel wrapper is compiled."""
+
+_CALLS: dict = {}
+"""Calls so far of each (parallel wrapper, dtype), counted up to ``SERIAL_CALLS``."""
 
 
 def use_columns_first(k: int, pixels: int) -> bool:
@@ -278,86 +291,136 @@ def _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols):
                             row[i * wo + j] = src[j * sw + q]
 
 
+@njit(cache=True)
+def _forward_last_images(x, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, t, nt, y):
+    """Images ``t, t + nt, ...`` of :func:`_forward_last`."""
+    n_, c_, h, w = x.shape
+    xp = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
+    tmp = np.empty((h * w, c_), x.dtype)
+    cols = np.zeros((ho * wo, wk.shape[1]), x.dtype)
+    for n in range(t, n_, nt):
+        _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols)
+        for k0 in range(0, wk.shape[1], kc):
+            _dot(wk, cols, y[n], k0, min(k0 + kc, wk.shape[1]), k0 > 0)
+
+
 @njit(cache=True, parallel=True)
 def _forward_last(x, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, y):
     """``y[n] = wk @ cols_n.T`` with channels-last columns; ``y`` is ``(N, O, Ho*Wo)``."""
-    n_, c_, h, w = x.shape
     for t in prange(nt):
-        xp = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
-        tmp = np.empty((h * w, c_), x.dtype)
-        cols = np.zeros((ho * wo, wk.shape[1]), x.dtype)
-        for n in range(t, n_, nt):
-            _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols)
-            for k0 in range(0, wk.shape[1], kc):
-                _dot(wk, cols, y[n], k0, min(k0 + kc, wk.shape[1]), k0 > 0)
+        _forward_last_images(x, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, np.int64(t), nt, y)
+
+
+@njit(cache=True)
+def _forward_first_images(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, t, nt, y):
+    """Images ``t, t + nt, ...`` of :func:`_forward_first`."""
+    n_, c_, h, w = x.shape
+    xp = np.zeros((c_, h + 2 * ph, w + 2 * pw), x.dtype)
+    cols = np.empty((0 if direct else w2.shape[1], ho * wo), x.dtype)
+    for n in range(t, n_, nt):
+        if direct:
+            _axpy(w2, x[n].reshape(c_, h * w), y[n], 0, ho * wo, False)
+        else:
+            _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols)
+            _axpy(w2, cols, y[n], 0, ho * wo, False)
 
 
 @njit(cache=True, parallel=True)
 def _forward_first(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, y):
     """``y[n] = w2 @ cols_n`` with channels-first columns (``x[n]`` itself when ``direct``)."""
-    n_, c_, h, w = x.shape
     for t in prange(nt):
-        xp = np.zeros((c_, h + 2 * ph, w + 2 * pw), x.dtype)
-        cols = np.empty((0 if direct else w2.shape[1], ho * wo), x.dtype)
-        for n in range(t, n_, nt):
-            if direct:
-                _axpy(w2, x[n].reshape(c_, h * w), y[n], 0, ho * wo, False)
-            else:
-                _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols)
-                _axpy(w2, cols, y[n], 0, ho * wo, False)
+        _forward_first_images(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, np.int64(t), nt, y)
+
+
+@njit(cache=True)
+def _input_grad_last_images(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, t, nt, gx):
+    """Images ``t, t + nt, ...`` of :func:`_input_grad_last`."""
+    n_, c_, h, w = gx.shape
+    acc = np.empty((h + 2 * ph) * (w + 2 * pw) * c_, gx.dtype)
+    tmp = np.empty((h * w, c_), gx.dtype)
+    dcols = np.empty((ho * wo, wk.shape[1]), gx.dtype)
+    for n in range(t, n_, nt):
+        for j0 in range(0, wk.shape[1], kc):
+            _axpy(gy[n].T, wk, dcols, j0, min(j0 + kc, wk.shape[1]), False)
+        _col2im_last(dcols, n, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx)
 
 
 @njit(cache=True, parallel=True)
 def _input_grad_last(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, gx):
     """``gx[n] = col2im(gy[n].T @ wk)`` with channels-last columns; ``gy`` is ``(N, O, Ho*Wo)``."""
-    n_, c_, h, w = gx.shape
     for t in prange(nt):
-        acc = np.empty((h + 2 * ph) * (w + 2 * pw) * c_, gx.dtype)
-        tmp = np.empty((h * w, c_), gx.dtype)
-        dcols = np.empty((ho * wo, wk.shape[1]), gx.dtype)
-        for n in range(t, n_, nt):
-            for j0 in range(0, wk.shape[1], kc):
-                _axpy(gy[n].T, wk, dcols, j0, min(j0 + kc, wk.shape[1]), False)
-            _col2im_last(dcols, n, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx)
+        _input_grad_last_images(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, np.int64(t), nt, gx)
+
+
+@njit(cache=True)
+def _weight_grad_last_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, kc, t, nt, part):
+    """Adds images ``t, t + nt, ...`` of :func:`_weight_grad_last` into ``part``."""
+    n_, c_, h, w = x.shape
+    xp = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
+    tmp = np.empty((h * w, c_), x.dtype)
+    cols = np.zeros((ho * wo, part.shape[1]), x.dtype)
+    for n in range(t, n_, nt):
+        _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols)
+        for j0 in range(0, cols.shape[1], kc):
+            _axpy(gy[n], cols, part, j0, min(j0 + kc, cols.shape[1]), True)
 
 
 @njit(cache=True, parallel=True)
-def _weight_grad_last(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, gwk):
-    """``gwk = sum_n gy[n] @ cols_n`` with channels-last columns, one partial sum per thread."""
-    n_, c_, h, w = x.shape
-    parts = np.zeros((nt,) + gwk.shape, x.dtype)
+def _weight_grad_last(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, parts):
+    """``parts[t] += sum gy[n] @ cols_n`` over images ``n = t, t + nt, ...`` (channels-last),
+    one zeroed partial sum per thread."""
     for t in prange(nt):
-        xp = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
-        tmp = np.empty((h * w, c_), x.dtype)
-        cols = np.zeros((ho * wo, gwk.shape[1]), x.dtype)
-        for n in range(t, n_, nt):
-            _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols)
-            for j0 in range(0, cols.shape[1], kc):
-                _axpy(gy[n], cols, parts[t], j0, min(j0 + kc, cols.shape[1]), True)
-    gwk[:] = parts.sum(axis=0)
+        _weight_grad_last_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, kc, np.int64(t), nt, parts[t])
+
+
+@njit(cache=True)
+def _weight_grad_first_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, direct, t, nt, part):
+    """Adds images ``t, t + nt, ...`` of :func:`_weight_grad_first` into ``part``."""
+    n_, c_, h, w = x.shape
+    xp = np.zeros((c_, h + 2 * ph, w + 2 * pw), x.dtype)
+    cols = np.zeros((0 if direct else part.shape[1], ho * wo), x.dtype)
+    for n in range(t, n_, nt):
+        if direct:
+            _dot(gy[n], x[n].reshape(c_, h * w), part, 0, ho * wo, True)
+        else:
+            _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols)
+            _dot(gy[n], cols, part, 0, ho * wo, True)
 
 
 @njit(cache=True, parallel=True)
-def _weight_grad_first(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, gw2):
-    """``gw2 = sum_n gy[n] @ cols_n.T`` with channels-first columns (``x[n]`` when ``direct``),
-    one partial sum per thread."""
-    n_, c_, h, w = x.shape
-    parts = np.zeros((nt,) + gw2.shape, x.dtype)
+def _weight_grad_first(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, parts):
+    """``parts[t] += sum gy[n] @ cols_n.T`` over images ``n = t, t + nt, ...`` (channels-first
+    columns, ``x[n]`` when ``direct``), one zeroed partial sum per thread."""
     for t in prange(nt):
-        xp = np.zeros((c_, h + 2 * ph, w + 2 * pw), x.dtype)
-        cols = np.zeros((0 if direct else gw2.shape[1], ho * wo), x.dtype)
-        for n in range(t, n_, nt):
-            if direct:
-                _dot(gy[n], x[n].reshape(c_, h * w), parts[t], 0, ho * wo, True)
-            else:
-                _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols)
-                _dot(gy[n], cols, parts[t], 0, ho * wo, True)
-    gw2[:] = parts.sum(axis=0)
+        _weight_grad_first_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, direct, np.int64(t), nt, parts[t])
 
 
-def _threads(n: int) -> int:
-    """Threads for a batch of ``n`` images: Numba's thread count, at most one per image."""
-    return max(1, min(numba.get_num_threads(), n))
+def _threads(n: int, macs: int, threaded, dtype) -> int:
+    """Threads for a call of ``threaded`` on a batch of ``n`` images and ``macs`` multiply-adds.
+
+    One (the serial ``_images`` kernel, no parallel region) when Numba has one thread, the call
+    is smaller than ``PARALLEL_MACS`` (gradient checks, single images), or this kernel has had
+    fewer than ``SERIAL_CALLS`` calls for this dtype in the process; else Numba's thread count,
+    at most one per image. Compiling a parallel wrapper costs about as much again as its serial
+    kernel, so a first forward and backward return sooner, the wrappers compile only for the
+    kernels a program keeps calling, and small float64 work never compiles one.
+    """
+    if numba.get_num_threads() == 1 or n == 1 or macs < PARALLEL_MACS:
+        return 1
+    calls = _CALLS.get((threaded, dtype), 0)
+    if calls < SERIAL_CALLS:
+        _CALLS[(threaded, dtype)] = calls + 1
+        return 1
+    return min(numba.get_num_threads(), n)
+
+
+def _in_threads(images, threaded, args: tuple, nt: int, out: np.ndarray, per_thread: bool = False) -> None:
+    """Run ``threaded(*args, nt, out)``, or ``images(*args, 0, 1, out)`` in this thread when ``nt``
+    is 1; with ``per_thread``, ``out`` holds one partial sum per thread (the weight gradients)."""
+    if nt > 1:
+        threaded(*args, nt, out)
+    else:
+        images(*args, 0, 1, out[0] if per_thread else out)
 
 
 def _round_up(k: int, m: int) -> int:
@@ -385,11 +448,15 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     y = np.empty((n, o, ho * wo), dtype)
     if use_columns_first(k, ho * wo):
         direct = _is_pointwise((kh, kw), s, pd)
-        _forward_first(x, w.reshape(o, k), kh, kw, *s, *pd, ho, wo, direct, _threads(n), y)
+        nt = _threads(n, n * o * k * ho * wo, _forward_first, dtype)
+        args = (x, w.reshape(o, k), kh, kw, *s, *pd, ho, wo, direct)
+        _in_threads(_forward_first_images, _forward_first, args, nt, y)
     else:
         wk = np.zeros((o, _round_up(k, VEC)), dtype)
         wk[:, :k] = w.transpose(0, 2, 3, 1).reshape(o, k)  # columns (p, q, c)
-        _forward_last(x, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]), _threads(n), y)
+        nt = _threads(n, n * o * k * ho * wo, _forward_last, dtype)
+        args = (x, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]))
+        _in_threads(_forward_last_images, _forward_last, args, nt, y)
     return y.reshape(n, o, ho, wo)
 
 
@@ -412,7 +479,9 @@ def conv2d_input_grad(
     wk[:, :k] = w.transpose(0, 2, 3, 1).reshape(o, k)  # columns (p, q, c)
     gx = np.empty((n, c, h, wd), dtype)
     g3 = gy.reshape(n, o, ho * wo)
-    _input_grad_last(g3, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]), _threads(n), gx)
+    nt = _threads(n, n * o * k * ho * wo, _input_grad_last, dtype)
+    args = (g3, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]))
+    _in_threads(_input_grad_last_images, _input_grad_last, args, nt, gx)
     return gx
 
 
@@ -429,9 +498,15 @@ def conv2d_weight_grad(
     if use_columns_first(k, ho * wo):
         direct = _is_pointwise((kh, kw), s, pd)
         # im2col rows padded with zeros to a multiple of 4 keep every dot product in a 4x4 block
-        gw2 = np.empty((o, k if direct else _round_up(k, 4)), dtype)
-        _weight_grad_first(x, g3, kh, kw, *s, *pd, ho, wo, direct, _threads(n), gw2)
+        nt = _threads(n, n * o * k * ho * wo, _weight_grad_first, dtype)
+        parts = np.zeros((nt, o, k if direct else _round_up(k, 4)), dtype)
+        args = (x, g3, kh, kw, *s, *pd, ho, wo, direct)
+        _in_threads(_weight_grad_first_images, _weight_grad_first, args, nt, parts, True)
+        gw2 = parts.sum(axis=0)
         return np.ascontiguousarray(gw2[:, :k]).reshape(o, c, kh, kw)
-    gwk = np.empty((o, _round_up(k, VEC)), dtype)
-    _weight_grad_last(x, g3, kh, kw, *s, *pd, ho, wo, _block(gwk.shape[1]), _threads(n), gwk)
+    nt = _threads(n, n * o * k * ho * wo, _weight_grad_last, dtype)
+    parts = np.zeros((nt, o, _round_up(k, VEC)), dtype)
+    args = (x, g3, kh, kw, *s, *pd, ho, wo, _block(parts.shape[2]))
+    _in_threads(_weight_grad_last_images, _weight_grad_last, args, nt, parts, True)
+    gwk = parts.sum(axis=0)
     return np.ascontiguousarray(gwk[:, :k].reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
