@@ -11,8 +11,17 @@ import pytest
 
 import tinyexit as te
 from tinyexit.exercises import EXERCISES, ExerciseFailed, check
-from tinyexit.exercises.notebooks import (BEGIN, END, NotebookError, exercise_cells, exercise_id, read_notebook,
-                                          run_exercises, stub, to_student)
+from tinyexit.exercises.notebooks import (
+    BEGIN,
+    END,
+    NotebookError,
+    exercise_cells,
+    exercise_id,
+    read_notebook,
+    run_exercises,
+    stub,
+    to_student,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "tutorials").glob("*.ipynb"))

@@ -25,7 +25,8 @@ def test_trace_of_a_dot_product():
     reduce_fn, mul_fn = y.grad_fn, y.grad_fn.inputs[0].grad_fn
     labels = sorted(label for label, _ in graph.nodes.values())
     assert labels == sorted(["x", "w", type(mul_fn).__name__, type(reduce_fn).__name__, "output scalar"])
-    assert (graph.count("leaf"), graph.count("function"), graph.count("output"), graph.count("constant")) == (2, 2, 1, 0)
+    counts = [graph.count(kind) for kind in ("leaf", "function", "output", "constant")]
+    assert counts == [2, 2, 1, 0]
     by_label = {label: nid for nid, (label, _) in graph.nodes.items()}
     mul, red = by_label[type(mul_fn).__name__], by_label[type(reduce_fn).__name__]
     assert sorted(graph.edges) == sorted([(by_label["x"], mul), (by_label["w"], mul), (mul, red),

@@ -46,7 +46,7 @@ def trace(outputs: Tensor | Sequence[Tensor], names: Mapping[str, Tensor] | None
     Args:
         outputs: A tensor or several; each becomes an ``"output"`` node.
         names: Optional labels for tensors, e.g. ``{"x": x, "w": w}``; other tensors are labelled
-            with their shape.
+            with their shape (a constant with one element, with its value).
 
     Returns:
         The ``Graph``; a tensor without ``grad_fn`` among the outputs is a single output node.
@@ -72,7 +72,9 @@ def trace(outputs: Tensor | Sequence[Tensor], names: Mapping[str, Tensor] | None
                 tid = node_id(t)
                 if tid not in graph.nodes:
                     kind = "leaf" if t.requires_grad else "constant"
-                    graph.nodes[tid] = (label_of.get(id(t), f"{kind} {_shape(t)}"), kind)
+                    default = f"{float(t.numpy().reshape(-1)[0]):g}" if kind == "constant" and t.data.size == 1 \
+                        else f"{kind} {_shape(t)}"
+                    graph.nodes[tid] = (label_of.get(id(t), default), kind)
                 graph.edges.append((tid, nid))
         return nid
 

@@ -22,5 +22,5 @@ def expect_close(got, want, what: str, rtol: float = 1e-7, atol: float = 1e-9) -
     wrong = ~np.isclose(got, want, rtol=rtol, atol=atol)
     if wrong.any():
         first = tuple(int(i) for i in np.argwhere(wrong)[0])
-        raise WrongAnswer(f"{what}: {int(wrong.sum())} wrong values; at index {first} got {got[first]!r}, "
-                          f"expected {want[first]!r}")
+        raise WrongAnswer(f"{what}: {int(wrong.sum())} wrong values; at index {first} got {got[first].item()!r}, "
+                          f"expected {want[first].item()!r}")
