@@ -172,6 +172,12 @@ def _cli(*args, cwd=REPO):
                           text=True, timeout=300)
 
 
+def test_command_line_list():
+    listed = _cli("list")
+    assert listed.returncode == 0
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == list(EXERCISES)
+
+
 def test_command_line_make_student_and_check(tmp_path):
     out = tmp_path / "student"
     made = _cli("make-student", str(out))
