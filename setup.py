@@ -11,6 +11,7 @@ setup(
     extras_require={
         "gpu": ["cupy>=13"],
         "dev": ["pytest>=7", "import-linter>=2", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6"],
+        "tutorials": ["notebook>=7", "ipykernel>=6"],
     },
     entry_points={"console_scripts": ["tinyexit=tinyexit.cli:main"]},
 )

@@ -32,6 +32,8 @@ MODULES = [
     ("tinyexit.data", "CIFAR readers, long-tailed subsets, augmentation and batching."),
     ("tinyexit.experiment", "The runner behind `python -m tinyexit train` and `eval`."),
     ("tinyexit.plots", "The figures: dynamic curves, accuracy per exit, weight vs loss."),
+    ("tinyexit.viz", "Pictures of an autograd graph: matplotlib drawing and Graphviz DOT text."),
+    ("tinyexit.exercises", "The tutorials' exercises and their checks (`python -m tinyexit.exercises`)."),
     ("tinyexit.backend", "Array modules, devices and kernel dispatch."),
 ]
 
