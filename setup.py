@@ -1,4 +1,5 @@
 """Package metadata for tinyexit."""
+
 from setuptools import find_packages, setup
 
 setup(
@@ -10,7 +11,14 @@ setup(
     install_requires=["numpy>=1.24", "numba>=0.58", "matplotlib>=3.7"],
     extras_require={
         "gpu": ["cupy>=13"],
-        "dev": ["pytest>=7", "import-linter>=2", "nbclient>=0.9", "nbformat>=5.9", "ipykernel>=6"],
+        "dev": [
+            "pytest>=7",
+            "ruff==0.17.6",
+            "import-linter>=2",
+            "nbclient>=0.9",
+            "nbformat>=5.9",
+            "ipykernel>=6",
+        ],
         "tutorials": ["notebook>=7", "ipykernel>=6"],
     },
     entry_points={"console_scripts": ["tinyexit=tinyexit.cli:main"]},

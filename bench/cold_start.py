@@ -8,6 +8,7 @@ also counts the time other processes held the cores.
 
     python bench/cold_start.py [--repo PATH]   # PATH: a checkout to measure (default: this one)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,11 @@ FIRST_PASS = textwrap.dedent("""
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", default=str(Path(__file__).resolve().parents[1]),
-                        help="the checkout whose tinyexit to import")
+    parser.add_argument(
+        "--repo",
+        default=str(Path(__file__).resolve().parents[1]),
+        help="the checkout whose tinyexit to import",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": args.repo}

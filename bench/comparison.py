@@ -8,6 +8,7 @@ architectures, seeds and settings.
 - the summary figures (:func:`plot_setting`), a markdown report (:func:`markdown_report`) and the
   whole comparison in one call (:func:`reproduce`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,11 @@ from tinyexit.training import load_checkpoint
 _LOCATION_FIELDS = ("data_root",)
 #: the compared methods, as the run-configuration fields that make each one. "frozen" is the fair
 #: control of L2W: the same two SGD steps per batch with a WPN that is never trained.
-METHOD_CONFIGS = {"baseline": {"method": "baseline"}, "l2w": {"method": "l2w"},
-                  "frozen": {"method": "l2w", "weighting": "frozen"}}
+METHOD_CONFIGS = {
+    "baseline": {"method": "baseline"},
+    "l2w": {"method": "l2w"},
+    "frozen": {"method": "l2w", "weighting": "frozen"},
+}
 METHODS = tuple(METHOD_CONFIGS)
 _METHOD_NAMES = {"baseline": "baseline", "l2w": "L2W", "frozen": "frozen WPN"}
 
@@ -61,8 +65,14 @@ def run_config(setting: Setting, method: str, seed: int, base: Mapping) -> RunCo
     """
     if method not in METHOD_CONFIGS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHOD_CONFIGS)}")
-    return RunConfig(**base, **METHOD_CONFIGS[method], arch=setting.arch, data=setting.data,
-                     long_tail=setting.long_tail, seed=seed).validate()
+    return RunConfig(
+        **base,
+        **METHOD_CONFIGS[method],
+        arch=setting.arch,
+        data=setting.data,
+        long_tail=setting.long_tail,
+        seed=seed,
+    ).validate()
 
 
 def run_dir(out: str | Path, setting: Setting, method: str, seed: int) -> Path:
@@ -72,8 +82,11 @@ def run_dir(out: str | Path, setting: Setting, method: str, seed: int) -> Path:
 
 def config_differences(saved: Mapping, requested: Mapping) -> list[str]:
     """The fields where two configurations differ, as readable lines (``data_root`` is not compared)."""
-    return [f"{k}={saved.get(k)!r} there, {requested.get(k)!r} requested" for k in sorted(set(saved) | set(requested))
-            if k not in _LOCATION_FIELDS and saved.get(k) != requested.get(k)]
+    return [
+        f"{k}={saved.get(k)!r} there, {requested.get(k)!r} requested"
+        for k in sorted(set(saved) | set(requested))
+        if k not in _LOCATION_FIELDS and saved.get(k) != requested.get(k)
+    ]
 
 
 def ensure_run(cfg: RunConfig, out: str | Path, progress: bool = False, log: Log = print) -> dict:
@@ -96,20 +109,27 @@ def ensure_run(cfg: RunConfig, out: str | Path, progress: bool = False, log: Log
     checkpoint, metrics_path = out / CHECKPOINT, out / "metrics.json"
     if not checkpoint.exists():
         if metrics_path.exists():
-            raise FileExistsError(f"{out} holds a metrics.json but no {CHECKPOINT}; not overwriting it: "
-                                  f"choose another --out or move it away")
+            raise FileExistsError(
+                f"{out} holds a metrics.json but no {CHECKPOINT}; not overwriting it: "
+                f"choose another --out or move it away"
+            )
         return experiment.evaluate(experiment.train(cfg, out, progress=progress, log=log), out, log=log)
     state = load_checkpoint(checkpoint)
     differences = config_differences(state["config"], requested)
     if differences:
-        raise FileExistsError(f"{out} holds another run ({'; '.join(differences)}); not overwriting it: "
-                              f"choose another --out or move it away")
+        raise FileExistsError(
+            f"{out} holds another run ({'; '.join(differences)}); not overwriting it: "
+            f"choose another --out or move it away"
+        )
     if state["epoch"] < cfg.epochs:
         run = experiment.train(None, out, resume=True, progress=progress, log=log)
         return experiment.evaluate(run, out, log=log)
     metrics = _read_json(metrics_path)
-    if metrics and metrics.get("epochs_trained") == state["epoch"] and not config_differences(metrics["config"],
-                                                                                               requested):
+    if (
+        metrics
+        and metrics.get("epochs_trained") == state["epoch"]
+        and not config_differences(metrics["config"], requested)
+    ):
         log(f"reusing the finished run in {out}")
         return metrics
     log(f"evaluating the finished run in {out}")
@@ -146,13 +166,18 @@ def aggregate_runs(runs: Sequence[Mapping], budgets: Sequence[float]) -> dict:
     for run, config in zip(runs[1:], configs[1:]):
         differences = config_differences(config, configs[0])
         if differences:
-            raise ValueError(f"seed {run['config']['seed']} was run with another configuration: "
-                             f"{'; '.join(differences)}")
-    return {"seeds": [r["config"]["seed"] for r in runs], "n_seeds": len(runs), "config": configs[0],
-            "images": runs[0].get("images"),
-            "anytime_accuracy": mean_std([r["anytime_accuracy"] for r in runs]),
-            "accuracy_at_budgets": mean_std([interpolate_curve(r["dynamic"], budgets) for r in runs]),
-            "seconds_per_epoch": mean_std([np.mean([h["seconds"] for h in r["history"]]) for r in runs])}
+            raise ValueError(
+                f"seed {run['config']['seed']} was run with another configuration: {'; '.join(differences)}"
+            )
+    return {
+        "seeds": [r["config"]["seed"] for r in runs],
+        "n_seeds": len(runs),
+        "config": configs[0],
+        "images": runs[0].get("images"),
+        "anytime_accuracy": mean_std([r["anytime_accuracy"] for r in runs]),
+        "accuracy_at_budgets": mean_std([interpolate_curve(r["dynamic"], budgets) for r in runs]),
+        "seconds_per_epoch": mean_std([np.mean([h["seconds"] for h in r["history"]]) for r in runs]),
+    }
 
 
 def summarize_setting(setting: Setting, runs: Mapping[str, Sequence[Mapping]], num_budgets: int = 20) -> dict:
@@ -171,9 +196,14 @@ def summarize_setting(setting: Setting, runs: Mapping[str, Sequence[Mapping]], n
     if any(r["mul_adds"] != all_runs[0]["mul_adds"] for r in all_runs):
         raise ValueError(f"{setting.key}: the runs' Mul-Adds per exit differ; they are not the same network")
     budgets = common_budgets([r["dynamic"] for r in all_runs], num_budgets)
-    return {"arch": setting.arch, "data": setting.data, "long_tail": setting.long_tail,
-            "mul_adds": all_runs[0]["mul_adds"], "budgets": budgets.tolist(),
-            "methods": {method: aggregate_runs(method_runs, budgets) for method, method_runs in runs.items()}}
+    return {
+        "arch": setting.arch,
+        "data": setting.data,
+        "long_tail": setting.long_tail,
+        "mul_adds": all_runs[0]["mul_adds"],
+        "budgets": budgets.tolist(),
+        "methods": {method: aggregate_runs(method_runs, budgets) for method, method_runs in runs.items()},
+    }
 
 
 def plot_setting(entry: Mapping, prefix: str | Path, weight_files: Sequence[str | Path] = ()) -> list[Path]:
@@ -190,23 +220,41 @@ def plot_setting(entry: Mapping, prefix: str | Path, weight_files: Sequence[str 
     prefix = Path(prefix)
     title = f"{entry['arch']} on {Setting(entry['arch'], entry['data'], entry['long_tail']).label}"
     methods = {_METHOD_NAMES.get(m, m): agg for m, agg in entry["methods"].items()}
-    paths = [prefix.with_name(prefix.name + s) for s in ("_dynamic.png", "_exit_accuracy.png", "_weight_vs_loss.png")]
+    paths = [
+        prefix.with_name(prefix.name + s)
+        for s in ("_dynamic.png", "_exit_accuracy.png", "_weight_vs_loss.png")
+    ]
     acc = {m: agg["anytime_accuracy"] for m, agg in methods.items()}
-    figures = [plots.plot_mean_dynamic(entry["budgets"], {m: (a["accuracy_at_budgets"]["mean"],
-                                                              a["accuracy_at_budgets"]["std"])
-                                                          for m, a in methods.items()}, paths[0],
-                                       title=f"{title}: budgeted batch",
-                                       anytime={m: (entry["mul_adds"], a["mean"], a["std"]) for m, a in acc.items()}),
-               plots.plot_exit_accuracy({m: a["mean"] for m, a in acc.items()}, paths[1],
-                                        title=f"{title}: accuracy of each exit",
-                                        errors={m: a["std"] for m, a in acc.items()})]
+    figures = [
+        plots.plot_mean_dynamic(
+            entry["budgets"],
+            {
+                m: (a["accuracy_at_budgets"]["mean"], a["accuracy_at_budgets"]["std"])
+                for m, a in methods.items()
+            },
+            paths[0],
+            title=f"{title}: budgeted batch",
+            anytime={m: (entry["mul_adds"], a["mean"], a["std"]) for m, a in acc.items()},
+        ),
+        plots.plot_exit_accuracy(
+            {m: a["mean"] for m, a in acc.items()},
+            paths[1],
+            title=f"{title}: accuracy of each exit",
+            errors={m: a["std"] for m, a in acc.items()},
+        ),
+    ]
     if weight_files:
         batches = [np.load(f) for f in weight_files]
-        figures.append(plots.plot_weight_vs_loss(np.concatenate([b["losses"] for b in batches]),
-                                                 np.concatenate([b["weights"] for b in batches]), paths[2],
-                                                 title=f"{title}: L2W weight against loss, last batch of each seed"))
+        figures.append(
+            plots.plot_weight_vs_loss(
+                np.concatenate([b["losses"] for b in batches]),
+                np.concatenate([b["weights"] for b in batches]),
+                paths[2],
+                title=f"{title}: L2W weight against loss, last batch of each seed",
+            )
+        )
     plots.close(*figures)
-    return paths[:len(figures)]
+    return paths[: len(figures)]
 
 
 def _pm(stats: Mapping, i: int | None = None, digits: int = 2) -> str:
@@ -230,25 +278,37 @@ def markdown_report(summary: Mapping, rows: int = 5) -> str:
         first = next(iter(methods.values()))
         cfg, k = first["config"], len(entry["mul_adds"])
         sizes = first.get("images") or {}
-        lines += [f"### {key}", "",
-                  f"{_count(first['n_seeds'], 'seed')} ({', '.join(map(str, first['seeds']))}), "
-                  f"{_count(cfg['epochs'], 'epoch')}, "
-                  f"{sizes.get('train', '?')} training / {sizes.get('val', '?')} validation / "
-                  f"{sizes.get('test', '?')} test images, batch {cfg['batch_size']}, lr {cfg['lr']}; "
-                  f"mean ± std over seeds.", "",
-                  "| | " + " | ".join(f"exit {i + 1}" for i in range(k)) + " | s/epoch |",
-                  "|---" * (k + 2) + "|",
-                  "| Mul-Adds (M) | " + " | ".join(f"{m / 1e6:.2f}" for m in entry["mul_adds"]) + " | |"]
+        lines += [
+            f"### {key}",
+            "",
+            f"{_count(first['n_seeds'], 'seed')} ({', '.join(map(str, first['seeds']))}), "
+            f"{_count(cfg['epochs'], 'epoch')}, "
+            f"{sizes.get('train', '?')} training / {sizes.get('val', '?')} validation / "
+            f"{sizes.get('test', '?')} test images, batch {cfg['batch_size']}, lr {cfg['lr']}; "
+            f"mean ± std over seeds.",
+            "",
+            "| | " + " | ".join(f"exit {i + 1}" for i in range(k)) + " | s/epoch |",
+            "|---" * (k + 2) + "|",
+            "| Mul-Adds (M) | " + " | ".join(f"{m / 1e6:.2f}" for m in entry["mul_adds"]) + " | |",
+        ]
         for method, agg in methods.items():
-            lines.append(f"| {_METHOD_NAMES.get(method, method)} top-1 (%) | "
-                         + " | ".join(_pm(agg["anytime_accuracy"], i) for i in range(k))
-                         + f" | {_pm(agg['seconds_per_epoch'], digits=1)} |")
+            lines.append(
+                f"| {_METHOD_NAMES.get(method, method)} top-1 (%) | "
+                + " | ".join(_pm(agg["anytime_accuracy"], i) for i in range(k))
+                + f" | {_pm(agg['seconds_per_epoch'], digits=1)} |"
+            )
         budgets = entry["budgets"]
         picks = sorted({int(round(i)) for i in np.linspace(0, len(budgets) - 1, min(rows, len(budgets)))})
         names = [_METHOD_NAMES.get(m, m) for m in methods]
         gains = [(a, b) for a, b in (("l2w", "baseline"), ("l2w", "frozen")) if a in methods and b in methods]
-        header = [f"{n} top-1 (%)" for n in names] + [f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]}" for a, b in gains]
-        lines += ["", "| expected Mul-Adds (M) | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
+        header = [f"{n} top-1 (%)" for n in names] + [
+            f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]}" for a, b in gains
+        ]
+        lines += [
+            "",
+            "| expected Mul-Adds (M) | " + " | ".join(header) + " |",
+            "|---" * (len(header) + 1) + "|",
+        ]
         for i in picks:
             cells = [_pm(agg["accuracy_at_budgets"], i) for agg in methods.values()]
             at = {m: agg["accuracy_at_budgets"]["mean"][i] for m, agg in methods.items()}
@@ -263,16 +323,27 @@ def markdown_report(summary: Mapping, rows: int = 5) -> str:
 
 def _paired_line(methods: Mapping, a: str, b: str) -> str:
     """Method a − method b seed by seed, each averaged over the common budgets."""
-    diff = paired_differences(methods[a]["accuracy_at_budgets"]["per_run"],
-                              methods[b]["accuracy_at_budgets"]["per_run"])
+    diff = paired_differences(
+        methods[a]["accuracy_at_budgets"]["per_run"], methods[b]["accuracy_at_budgets"]["per_run"]
+    )
     pairs = ", ".join(f"{d:+.2f} (seed {s})" for d, s in zip(diff, methods[a]["seeds"]))
-    return (f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]} seed by seed, mean over the budgets: {pairs}; "
-            f"mean {diff.mean():+.2f}.")
+    return (
+        f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]} seed by seed, mean over the budgets: {pairs}; "
+        f"mean {diff.mean():+.2f}."
+    )
 
 
-def reproduce(settings: Sequence[Setting], seeds: Sequence[int], base: Mapping, out: str | Path,
-              methods: Sequence[str] = METHODS, num_budgets: int = 20, options: Mapping | None = None,
-              progress: bool = False, log: Log = print) -> dict:
+def reproduce(
+    settings: Sequence[Setting],
+    seeds: Sequence[int],
+    base: Mapping,
+    out: str | Path,
+    methods: Sequence[str] = METHODS,
+    num_budgets: int = 20,
+    options: Mapping | None = None,
+    progress: bool = False,
+    log: Log = print,
+) -> dict:
     """Run (or reuse) every setting x method x seed, then write the summary, its figures and report.
 
     Args:
@@ -298,8 +369,11 @@ def reproduce(settings: Sequence[Setting], seeds: Sequence[int], base: Mapping, 
     """
     out = Path(out)
     plan = {(s, m, seed): run_config(s, m, seed, base) for s in settings for m in methods for seed in seeds}
-    summary = {"options": dict(options or {}), "std": f"population standard deviation over seeds (ddof={STD_DDOF})",
-               "settings": {}}
+    summary = {
+        "options": dict(options or {}),
+        "std": f"population standard deviation over seeds (ddof={STD_DDOF})",
+        "settings": {},
+    }
     done = 0
     for setting in settings:
         runs: dict[str, list[dict]] = {}
@@ -308,14 +382,24 @@ def reproduce(settings: Sequence[Setting], seeds: Sequence[int], base: Mapping, 
                 done += 1
                 folder = run_dir(out, setting, method, seed)
                 log(f"[{done}/{len(plan)}] {setting.key} {method} seed {seed}: {folder}")
-                metrics = ensure_run(plan[setting, method, seed], folder, progress=progress,
-                                     log=lambda line: log("    " + line))
+                metrics = ensure_run(
+                    plan[setting, method, seed],
+                    folder,
+                    progress=progress,
+                    log=lambda line: log("    " + line),
+                )
                 runs.setdefault(method, []).append(metrics)
         entry = summarize_setting(setting, runs, num_budgets)
-        entry["runs"] = {m: [str(run_dir(out, setting, m, s).relative_to(out)) for s in seeds] for m in methods}
-        weights = [f for s in seeds if (f := run_dir(out, setting, "l2w", s) / "weights_last_batch.npz").exists()]
-        entry["plots"] = [str(p.relative_to(out)) for p in
-                          plot_setting(entry, out / "plots" / f"{setting.label}_{setting.arch}", weights)]
+        entry["runs"] = {
+            m: [str(run_dir(out, setting, m, s).relative_to(out)) for s in seeds] for m in methods
+        }
+        weights = [
+            f for s in seeds if (f := run_dir(out, setting, "l2w", s) / "weights_last_batch.npz").exists()
+        ]
+        entry["plots"] = [
+            str(p.relative_to(out))
+            for p in plot_setting(entry, out / "plots" / f"{setting.label}_{setting.arch}", weights)
+        ]
         summary["settings"][setting.key] = entry
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     (out / "summary.md").write_text(markdown_report(summary))

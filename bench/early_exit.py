@@ -31,6 +31,7 @@ unless ``--glibc-defaults`` is given: with glibc's defaults every map of
 tens of MB is a fresh ``mmap`` whose pages fault in, and RANet's 32x32 flow at batch 512 then
 swings by 2x from run to run, drowning the difference being measured.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,7 +95,7 @@ def measure(name: str, images: int, batch_sizes: list[int], val: int, repeats: i
 
     def full(batch_size: int) -> list[list[te.Tensor]]:
         with te.no_grad():
-            return [model(te.tensor(test[i:i + batch_size])) for i in range(0, images, batch_size)]
+            return [model(te.tensor(test[i : i + batch_size])) for i in range(0, images, batch_size)]
 
     def early(thresholds: np.ndarray, batch_size: int) -> np.ndarray:
         return early_exit_predict(model, test, thresholds, batch_size=batch_size).exits
@@ -105,7 +106,9 @@ def measure(name: str, images: int, batch_sizes: list[int], val: int, repeats: i
         exits = assign_exits(full_probs, thresholds)
         fractions[label] = np.bincount(exits, minlength=model.num_exits) / images
         if not all(np.array_equal(early(thresholds, b), exits) for b in batch_sizes):
-            raise AssertionError(f"{name}, {label}: early exit disagrees with assign_exits on the full outputs")
+            raise AssertionError(
+                f"{name}, {label}: early exit disagrees with assign_exits on the full outputs"
+            )
     times = {(what, b): [] for b in batch_sizes for what in ["full"] + [label for label, _ in plans]}
     for b in batch_sizes:
         full(b)  # untimed
@@ -115,10 +118,17 @@ def measure(name: str, images: int, batch_sizes: list[int], val: int, repeats: i
             for label, thresholds in plans:
                 times[label, b].append(_seconds(lambda: early(thresholds, b)))
     best = {key: min(t) for key, t in times.items()}
-    return [{"model": name, "budget": label, "fractions": fractions[label],
-             "predicted": float(fractions[label] @ mul_adds / mul_adds[-1]),
-             "measured": [best[label, b] / best["full", b] for b in batch_sizes],
-             "ms_full": [1e3 * best["full", b] / images for b in batch_sizes]} for label, _ in plans]
+    return [
+        {
+            "model": name,
+            "budget": label,
+            "fractions": fractions[label],
+            "predicted": float(fractions[label] @ mul_adds / mul_adds[-1]),
+            "measured": [best[label, b] / best["full", b] for b in batch_sizes],
+            "ms_full": [1e3 * best["full", b] / images for b in batch_sizes],
+        }
+        for label, _ in plans
+    ]
 
 
 def main() -> None:
@@ -133,20 +143,32 @@ def main() -> None:
     if not args.glibc_defaults and MALLOC_ENV.keys() - os.environ.keys():
         os.execve(sys.executable, [sys.executable, *sys.argv], {**MALLOC_ENV, **os.environ})
     sizes = args.batch_sizes
-    print(f"{datetime.date.today()}, CPU, float32, {args.images} images, thresholds from {args.val} validation "
-          f"images, fastest of {args.repeats} runs, "
-          + ("glibc malloc defaults" if args.glibc_defaults else
-             ", ".join(f"{k}={os.environ[k]}" for k in MALLOC_ENV)) + "\n")
-    print("| model | budget | leaving at each exit (%) | Mul-Adds early / full (predicted) | "
-          + " | ".join(f"time early / full, batch {b}" for b in sizes)
-          + f" | full forward, ms per image (batch {' / '.join(map(str, sizes))}) |")
+    print(
+        f"{datetime.date.today()}, CPU, float32, {args.images} images, thresholds from {args.val} validation "
+        f"images, fastest of {args.repeats} runs, "
+        + (
+            "glibc malloc defaults"
+            if args.glibc_defaults
+            else ", ".join(f"{k}={os.environ[k]}" for k in MALLOC_ENV)
+        )
+        + "\n"
+    )
+    print(
+        "| model | budget | leaving at each exit (%) | Mul-Adds early / full (predicted) | "
+        + " | ".join(f"time early / full, batch {b}" for b in sizes)
+        + f" | full forward, ms per image (batch {' / '.join(map(str, sizes))}) |"
+    )
     print("|---" * (5 + len(sizes)) + "|")
     for name in args.presets:
         for r in measure(name, args.images, sizes, args.val, args.repeats):
             shares = " ".join(f"{100 * f:.0f}" for f in r["fractions"])
             measured = " | ".join(f"{m:.2f}" for m in r["measured"])
-            print(f"| {r['model']} | {r['budget']} | {shares} | {r['predicted']:.2f} | {measured} | "
-                  + " / ".join(f"{t:.2f}" for t in r["ms_full"]) + " |", flush=True)
+            print(
+                f"| {r['model']} | {r['budget']} | {shares} | {r['predicted']:.2f} | {measured} | "
+                + " / ".join(f"{t:.2f}" for t in r["ms_full"])
+                + " |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

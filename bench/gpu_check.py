@@ -23,6 +23,7 @@ Without CuPy or a CUDA device the script refuses (exit status 2) unless ``--cpu-
 A section that raises prints FAIL with its error in the table; the others still run, and the
 exit status is 1 when any row failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,6 +117,7 @@ def torch_device(device: str):
 
 # --- kernels: gradcheck, gradgradcheck, reference ---------------------------------------------
 
+
 def _rand(shape, device, seed):
     data = np.random.default_rng(seed).standard_normal(shape)
     return te.tensor(data, dtype=te.float64, requires_grad=True, device=device)
@@ -130,10 +132,21 @@ def _grad_checks(device: str):
         ("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), (x, w, b)),
         ("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1), (x,)),
         ("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1), (x,)),
-        ("interpolate align_corners=True", lambda x: F.interpolate(x, size=(5, 11), align_corners=True), (x,)),
-        ("interpolate align_corners=False", lambda x: F.interpolate(x, size=(4, 13), align_corners=False), (x,)),
-        ("batch_norm (training)",
-         lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True), (x, gamma, beta)),
+        (
+            "interpolate align_corners=True",
+            lambda x: F.interpolate(x, size=(5, 11), align_corners=True),
+            (x,),
+        ),
+        (
+            "interpolate align_corners=False",
+            lambda x: F.interpolate(x, size=(4, 13), align_corners=False),
+            (x,),
+        ),
+        (
+            "batch_norm (training)",
+            lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True),
+            (x, gamma, beta),
+        ),
     ]
 
 
@@ -149,7 +162,10 @@ def _kernel_agreement(device: str) -> tuple[bool, str]:
         (k.conv2d(dev(x, device), dev(w, device), 2, 1), conv.conv2d(x, w, 2, 1)),
         (k.avg_pool2d(dev(x, device), 3, 2, 1), pool.avg_pool2d(x, 3, 2, 1)),
         (k.max_pool2d(dev(x, device), 3, 2, 1)[0], pool.max_pool2d(x, 3, 2, 1)[0]),
-        (k.interpolate_bilinear(dev(x, device), (16, 7), True), resize.interpolate_bilinear(x, (16, 7), True)),
+        (
+            k.interpolate_bilinear(dev(x, device), (16, 7), True),
+            resize.interpolate_bilinear(x, (16, 7), True),
+        ),
     ]
     worst = max(float(np.abs(dev(a, "cpu") - e).max() / np.abs(e).max()) for a, e in pairs)
     return worst < 1e-12, f"worst relative error {worst:.1e} (module {k.__name__})"
@@ -171,8 +187,10 @@ def _raw_against_fallback() -> tuple[bool, str]:
         (raw_pool.avg_pool2d_adjoint(gy, (17, 15), 3, 2, 1), pool.avg_pool2d_adjoint(gy, (17, 15), 3, 2, 1)),
         (raw_pool.max_pool2d(x, 3, 2, 1)[1], pool.max_pool2d(x, 3, 2, 1)[1]),
         (raw_resize.interpolate_bilinear(x, (32, 7), True), resize.interpolate_bilinear(x, (32, 7), True)),
-        (raw_resize.interpolate_bilinear_adjoint(x, (5, 30), False),
-         resize.interpolate_bilinear_adjoint(x, (5, 30), False)),
+        (
+            raw_resize.interpolate_bilinear_adjoint(x, (5, 30), False),
+            resize.interpolate_bilinear_adjoint(x, (5, 30), False),
+        ),
     ]
     worst = max(float(cp.abs(a - e).max() / cp.abs(e).max()) for a, e in pairs)
     return worst < 1e-12, f"worst relative difference {worst:.1e} over 8 kernels"
@@ -188,6 +206,7 @@ def kernel_section(table: Table, s: Settings) -> None:
 
 
 # --- agreement: one float64 step on two devices -----------------------------------------------
+
 
 def _trainer(method: str, arch: str, device: str, dtype):
     """A trainer for ``method`` on a fresh ``arch`` (seed 0) on ``device`` in ``dtype``."""
@@ -223,8 +242,10 @@ def _agreement(method: str, arch: str, s: Settings) -> tuple[bool, str]:
     loss_a, params_a = _one_step(method, arch, s.device, None)
     other = ("cpu", None) if s.device == "cuda" else ("cpu", "reference")
     loss_b, params_b = _one_step(method, arch, *other)
-    worst = max(float(np.abs(params_a[n] - params_b[n]).max() / max(np.abs(params_b[n]).max(), 1e-30))
-                for n in params_b)
+    worst = max(
+        float(np.abs(params_a[n] - params_b[n]).max() / max(np.abs(params_b[n]).max(), 1e-30))
+        for n in params_b
+    )
     loss_diff = abs(loss_a - loss_b) / abs(loss_b)
     ok = worst < 1e-8 and loss_diff < 1e-10
     against = "CPU" if s.device == "cuda" else "reference kernels"
@@ -238,6 +259,7 @@ def agreement_section(table: Table, s: Settings) -> None:
 
 
 # --- conv kernel timings ------------------------------------------------------------------------
+
 
 def _median_ms(fn, device: str, repeat: int = 5) -> float:
     fn()
@@ -257,8 +279,10 @@ def _conv_timing(layer, s: Settings) -> tuple[bool, str]:
     cin, h, w, cout, k, stride, pad = layer
     rng = np.random.default_rng(0)
     ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-    arrays = [rng.standard_normal(shape).astype(np.float32)
-              for shape in ((s.conv_batch, cin, h, w), (cout, cin, k, k), (s.conv_batch, cout, ho, wo))]
+    arrays = [
+        rng.standard_normal(shape).astype(np.float32)
+        for shape in ((s.conv_batch, cin, h, w), (cout, cin, k, k), (s.conv_batch, cout, ho, wo))
+    ]
     x, wt, gy = (backend.to_device(a, s.device) for a in arrays)
     ours = sum(_median_ms(op, s.device) for op in ops_of(backend.kernels(x), x, wt, gy, stride, pad))
     value = f"ours {ours:.2f} ms (forward + input grad + weight grad)"
@@ -267,9 +291,11 @@ def _conv_timing(layer, s: Settings) -> tuple[bool, str]:
         tx, tw, tg = (torch.from_numpy(a).to(s.device) for a in arrays)
         back = torch.ops.aten.convolution_backward
         args = ([stride, stride], [pad, pad], [1, 1], False, [0, 0], 1)
-        ops = (lambda: torch.nn.functional.conv2d(tx, tw, stride=stride, padding=pad),
-               lambda: back(tg, tx, tw, None, *args, [True, False, False]),
-               lambda: back(tg, tx, tw, None, *args, [False, True, False]))
+        ops = (
+            lambda: torch.nn.functional.conv2d(tx, tw, stride=stride, padding=pad),
+            lambda: back(tg, tx, tw, None, *args, [True, False, False]),
+            lambda: back(tg, tx, tw, None, *args, [False, True, False]),
+        )
         sync = torch.cuda.synchronize if s.device == "cuda" else (lambda: None)
         theirs = 0.0
         for op in ops:
@@ -286,11 +312,14 @@ def _conv_timing(layer, s: Settings) -> tuple[bool, str]:
 
 def conv_section(table: Table, s: Settings) -> None:
     for layer in CONV_LAYERS:
-        item = f"conv {layer[0]}->{layer[3]} {layer[1]}x{layer[2]} k{layer[4]} s{layer[5]}, batch {s.conv_batch}"
+        item = (
+            f"conv {layer[0]}->{layer[3]} {layer[1]}x{layer[2]} k{layer[4]} s{layer[5]}, batch {s.conv_batch}"
+        )
         table.run("conv", item, lambda: _conv_timing(layer, s))
 
 
 # --- training-step timings and memory -----------------------------------------------------------
+
 
 def _time_steps(step, x, y, s: Settings) -> float:
     step(x, y)  # warm-up: compiles the kernels and fills the memory pool
@@ -329,7 +358,9 @@ def _torch_step(method: str, arch: str, batch: int, s: Settings) -> tuple[float,
     opt = torch.optim.SGD(mirror.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     if method == "l2w":
         wpn = tm.WeightPredictionNet(len(models.count_ops(model).mul_adds)).to(s.device)
-        step = tm.L2WStep(mirror, wpn, opt, torch.optim.Adam(wpn.parameters(), lr=1e-4, weight_decay=1e-4)).step
+        step = tm.L2WStep(
+            mirror, wpn, opt, torch.optim.Adam(wpn.parameters(), lr=1e-4, weight_decay=1e-4)
+        ).step
     else:
         step = tm.BaselineStep(mirror, opt).step
     rng = np.random.default_rng(0)
@@ -361,8 +392,11 @@ def step_section(table: Table, s: Settings, start: float) -> dict:
     for arch in s.archs:
         for batch in s.batches:
             for method in ("baseline", "l2w"):
-                table.run("step", f"{arch} {method} batch {batch}, float32",
-                          lambda: _step_row(method, arch, batch, s, times, start))
+                table.run(
+                    "step",
+                    f"{arch} {method} batch {batch}, float32",
+                    lambda: _step_row(method, arch, batch, s, times, start),
+                )
     return times
 
 
@@ -371,25 +405,35 @@ def projection_section(table: Table, s: Settings, times: dict) -> None:
     steps = EPOCHS * math.ceil(TRAIN_IMAGES / batch)
     for arch in s.archs:
         for method in ("baseline", "l2w"):
+
             def row(arch=arch, method=method):
                 if (arch, method, batch) not in times:
                     raise LookupError(f"no step time at batch {batch}: its step row failed")
                 seconds = times[(arch, method, batch)]
-                return True, f"{steps * seconds / 3600:.1f} h ({steps} steps of {seconds:.3f} s at batch {batch})"
+                return (
+                    True,
+                    f"{steps * seconds / 3600:.1f} h ({steps} steps of {seconds:.3f} s at batch {batch})",
+                )
 
             table.run("projection", f"{arch} {method}, {EPOCHS} epochs of CIFAR", row)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cpu-parts", action="store_true",
-                        help="run the sections on the CPU with small sizes (no GPU needed)")
+    parser.add_argument(
+        "--cpu-parts",
+        action="store_true",
+        help="run the sections on the CPU with small sizes (no GPU needed)",
+    )
     args = parser.parse_args(argv)
     if not args.cpu_parts and not backend.cupy_available():
         why = "CuPy is not installed" if backend._cupy is None else "CuPy sees no CUDA device"
-        print(f"gpu_check: no usable GPU ({why}). This script checks the GPU path and does not run "
-              "without one; install the extra with pip install -e '.[gpu]' on a machine with an NVIDIA "
-              "GPU, or pass --cpu-parts to run its CPU-side sections.", file=sys.stderr)
+        print(
+            f"gpu_check: no usable GPU ({why}). This script checks the GPU path and does not run "
+            "without one; install the extra with pip install -e '.[gpu]' on a machine with an NVIDIA "
+            "GPU, or pass --cpu-parts to run its CPU-side sections.",
+            file=sys.stderr,
+        )
         return 2
     s = CPU_PARTS if args.cpu_parts else GPU
     start = time.perf_counter()
@@ -404,8 +448,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"GPU {name}, CuPy {backend._cupy.__version__}"
     else:
         where = "CPU (--cpu-parts)"
-    print(f"tinyexit GPU check on {where}; {time.perf_counter() - start:.0f} s; median of {s.steps} "
-          f"timed steps after one warm-up step\n")
+    print(
+        f"tinyexit GPU check on {where}; {time.perf_counter() - start:.0f} s; median of {s.steps} "
+        f"timed steps after one warm-up step\n"
+    )
     print(table.markdown())
     failed = table.failed()
     if failed:

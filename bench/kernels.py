@@ -22,6 +22,7 @@ fault per 4 KiB of fresh memory (PyTorch's forward of the first layer took 2.5 m
 instead of 0.3 ms, depending on what the process had allocated before). Kept memory is what a
 steady training loop sees, and it applies to every implementation alike.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,13 @@ spin for a while after work) are asleep and do not compete for the cores."""
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed calls per round")
-    parser.add_argument("--peak", type=float, default=None,
-                        help="the machine's float32 FMA peak in GF/s at these threads (bench/peak.py): "
-                             "adds each implementation's share of it")
+    parser.add_argument(
+        "--peak",
+        type=float,
+        default=None,
+        help="the machine's float32 FMA peak in GF/s at these threads (bench/peak.py): "
+        "adds each implementation's share of it",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations")
     parser.add_argument("--threads", type=int, default=2, help="threads for every library")
     return parser.parse_args(argv)
@@ -188,8 +193,7 @@ def main(argv=None) -> None:
             print(row, flush=True)
     if ratios:
         geo = float(np.exp(np.mean(np.log(ratios))))
-        print(f"\ngeometric mean over shapes of ours/torch (forward + input grad + weight grad): "
-              f"{geo:.2f}")
+        print(f"\ngeometric mean over shapes of ours/torch (forward + input grad + weight grad): {geo:.2f}")
 
 
 if __name__ == "__main__":

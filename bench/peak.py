@@ -8,6 +8,7 @@ counts as two floating-point operations, as in ``bench/kernels.py``'s GF/s.
 
     python bench/peak.py [--seconds 0.5] [--threads 1 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,7 +83,9 @@ def main() -> None:
             print(f"{t} threads: skipped (NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS})")
             continue
         wall, cpu = measure(t, args.seconds)
-        print(f"{t} thread{'s' if t > 1 else ''}: {wall:.0f} GF/s per wall second, {cpu:.0f} GF/s per CPU second")
+        print(
+            f"{t} thread{'s' if t > 1 else ''}: {wall:.0f} GF/s per wall second, {cpu:.0f} GF/s per CPU second"
+        )
 
 
 if __name__ == "__main__":

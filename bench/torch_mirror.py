@@ -8,6 +8,7 @@ taken with ``torch.autograd.grad(create_graph=True)``, the meta forward with
 ``torch.func.functional_call`` on copies of the running statistics, Adam on the WPN, SGD on θ.
 Only bench/ and the tests import PyTorch.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,15 +20,16 @@ from torch import nn
 from torch.nn import functional as TF
 
 from tinyexit.l2w.allocation import allocate
-from tinyexit.models.blocks import halve, int_list
+from tinyexit.models.blocks import int_list
 from tinyexit.models.presets import PRESETS
 
 
 class ConvBasic(nn.Module):
     def __init__(self, n_in: int, n_out: int, kernel: int = 3, stride: int = 1, padding: int = 1):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(n_in, n_out, kernel, stride, padding, bias=False),
-                                 nn.BatchNorm2d(n_out), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.Conv2d(n_in, n_out, kernel, stride, padding, bias=False), nn.BatchNorm2d(n_out), nn.ReLU()
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -37,9 +39,14 @@ class ConvBN(nn.Module):
     def __init__(self, n_in: int, n_out: int, down: bool, bn_width: int):
         super().__init__()
         inner = min(n_in, bn_width * n_out)
-        self.net = nn.Sequential(nn.Conv2d(n_in, inner, 1, bias=False), nn.BatchNorm2d(inner), nn.ReLU(),
-                                 nn.Conv2d(inner, n_out, 3, 2 if down else 1, 1, bias=False),
-                                 nn.BatchNorm2d(n_out), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.Conv2d(n_in, inner, 1, bias=False),
+            nn.BatchNorm2d(inner),
+            nn.ReLU(),
+            nn.Conv2d(inner, n_out, 3, 2 if down else 1, 1, bias=False),
+            nn.BatchNorm2d(n_out),
+            nn.ReLU(),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -57,8 +64,11 @@ class ConvNormal(nn.Module):
 class ClassifierHead(nn.Module):
     def __init__(self, n_in: int, num_classes: int, head_channels: int = 128):
         super().__init__()
-        self.m = nn.Sequential(ConvBasic(n_in, head_channels, 3, 2, 1),
-                               ConvBasic(head_channels, head_channels, 3, 2, 1), nn.AvgPool2d(2))
+        self.m = nn.Sequential(
+            ConvBasic(n_in, head_channels, 3, 2, 1),
+            ConvBasic(head_channels, head_channels, 3, 2, 1),
+            nn.AvgPool2d(2),
+        )
         self.linear = nn.Linear(head_channels, num_classes)
 
     def forward(self, x):
@@ -66,6 +76,7 @@ class ClassifierHead(nn.Module):
 
 
 # --- MSDNet ------------------------------------------------------------------------------------
+
 
 class ConvDownNormal(nn.Module):
     def __init__(self, n_in_fine, n_in, n_out, bn_width_fine, bn_width):
@@ -102,18 +113,36 @@ class MSDNLayer(nn.Module):
         offset = n_scales - out_scales
         self.layers = nn.ModuleList()
         if self.discard > 0:
-            self.layers.append(ConvDownNormal(n_in * gr_factor[offset - 1], n_in * gr_factor[offset],
-                                              n_out * gr_factor[offset], bn_factor[offset - 1], bn_factor[offset]))
+            self.layers.append(
+                ConvDownNormal(
+                    n_in * gr_factor[offset - 1],
+                    n_in * gr_factor[offset],
+                    n_out * gr_factor[offset],
+                    bn_factor[offset - 1],
+                    bn_factor[offset],
+                )
+            )
         else:
-            self.layers.append(ConvNormal(n_in * gr_factor[offset], n_out * gr_factor[offset], bn_factor[offset]))
+            self.layers.append(
+                ConvNormal(n_in * gr_factor[offset], n_out * gr_factor[offset], bn_factor[offset])
+            )
         for s in range(offset + 1, n_scales):
-            self.layers.append(ConvDownNormal(n_in * gr_factor[s - 1], n_in * gr_factor[s],
-                                              n_out * gr_factor[s], bn_factor[s - 1], bn_factor[s]))
+            self.layers.append(
+                ConvDownNormal(
+                    n_in * gr_factor[s - 1],
+                    n_in * gr_factor[s],
+                    n_out * gr_factor[s],
+                    bn_factor[s - 1],
+                    bn_factor[s],
+                )
+            )
 
     def forward(self, x):
         if self.discard > 0:
             return [layer(x[i], x[i + 1]) for i, layer in enumerate(self.layers)]
-        return [self.layers[0](x[0])] + [layer(x[i - 1], x[i]) for i, layer in enumerate(self.layers) if i > 0]
+        return [self.layers[0](x[0])] + [
+            layer(x[i - 1], x[i]) for i, layer in enumerate(self.layers) if i > 0
+        ]
 
 
 class Transition(nn.Module):
@@ -128,8 +157,21 @@ class Transition(nn.Module):
 class MSDNet(nn.Module):
     """tinyexit.models.MSDNet with the same arguments (no validation: tinyexit's checks the config)."""
 
-    def __init__(self, num_classes, n_blocks, step_mode, step, base, n_channels, growth_rate, gr_factor, bn_factor,
-                 prune, reduction, head_channels=128):
+    def __init__(
+        self,
+        num_classes,
+        n_blocks,
+        step_mode,
+        step,
+        base,
+        n_channels,
+        growth_rate,
+        gr_factor,
+        bn_factor,
+        prune,
+        reduction,
+        head_channels=128,
+    ):
         super().__init__()
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
         self.n_scales = len(gr)
@@ -143,21 +185,28 @@ class MSDNet(nn.Module):
                 in_scales, out_scales = self._scales(prune, n_layers_all, n_layer_curr)
                 layers.append(MSDNLayer(n_in, growth_rate, gr, bn, in_scales, out_scales))
                 n_in += growth_rate
-                if reduction > 0 and (in_scales > out_scales if prune == "max" else
-                                      n_layer_curr in (n_layers_all // 3, 2 * n_layers_all // 3)):
+                if reduction > 0 and (
+                    in_scales > out_scales
+                    if prune == "max"
+                    else n_layer_curr in (n_layers_all // 3, 2 * n_layers_all // 3)
+                ):
                     n_out = math.floor(reduction * n_in)
-                    layers.append(Transition(n_in, n_out, gr[self.n_scales - out_scales:]))
+                    layers.append(Transition(n_in, n_out, gr[self.n_scales - out_scales :]))
                     n_in = n_out
             self.blocks.append(nn.Sequential(*layers))
             self.classifier.append(ClassifierHead(n_in * gr[-1], num_classes, head_channels))
 
     def _scales(self, prune, n_layers_all, n_layer_curr):
         if prune == "min":
-            return (min(self.n_scales, n_layers_all - n_layer_curr + 2),
-                    min(self.n_scales, n_layers_all - n_layer_curr + 1))
+            return (
+                min(self.n_scales, n_layers_all - n_layer_curr + 2),
+                min(self.n_scales, n_layers_all - n_layer_curr + 1),
+            )
         interval = math.ceil(n_layers_all / self.n_scales)
-        return (self.n_scales - max(0, n_layer_curr - 2) // interval,
-                self.n_scales - (n_layer_curr - 1) // interval)
+        return (
+            self.n_scales - max(0, n_layer_curr - 2) // interval,
+            self.n_scales - (n_layer_curr - 1) // interval,
+        )
 
     def forward(self, x):
         logits = []
@@ -168,6 +217,7 @@ class MSDNet(nn.Module):
 
 
 # --- RANet -------------------------------------------------------------------------------------
+
 
 def _resize(x, size):
     if tuple(x.shape[2:]) == tuple(size):
@@ -195,8 +245,9 @@ class ConvUpNormal(nn.Module):
 class DenseBlock(nn.Module):
     def __init__(self, num_layers, n_in, growth_rate, reduction, trans, bn_width):
         super().__init__()
-        self.layers = nn.ModuleList(ConvNormal(n_in + i * growth_rate, growth_rate, bn_width)
-                                    for i in range(num_layers))
+        self.layers = nn.ModuleList(
+            ConvNormal(n_in + i * growth_rate, growth_rate, bn_width) for i in range(num_layers)
+        )
         n_out = n_in + num_layers * growth_rate
         self.trans = _transition(n_out, reduction) if trans else None
         self.out_channels = self.trans.net[0].out_channels if trans else n_out
@@ -210,12 +261,32 @@ class DenseBlock(nn.Module):
 
 
 class FusionBlock(nn.Module):
-    def __init__(self, num_layers, n_in, n_in_low, growth_rate, reduction, trans, down, compress_factor, bn_width,
-                 bn_width_low):
+    def __init__(
+        self,
+        num_layers,
+        n_in,
+        n_in_low,
+        growth_rate,
+        reduction,
+        trans,
+        down,
+        compress_factor,
+        bn_width,
+        bn_width_low,
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
-            ConvUpNormal(n_in + j * growth_rate, n_in_low[j], growth_rate, bn_width, bn_width_low, compress_factor,
-                         down and j == num_layers - 1) for j in range(num_layers))
+            ConvUpNormal(
+                n_in + j * growth_rate,
+                n_in_low[j],
+                growth_rate,
+                bn_width,
+                bn_width_low,
+                compress_factor,
+                down and j == num_layers - 1,
+            )
+            for j in range(num_layers)
+        )
         n_out = n_in + num_layers * growth_rate
         n_last = math.floor(n_out * compress_factor)
         self.conv_last = ConvBasic(n_in_low[num_layers], n_last, 1, 1, 0)
@@ -254,8 +325,22 @@ class RAFirstLayer(nn.Module):
 class RANet(nn.Module):
     """tinyexit.models.RANet with the same arguments (no validation: tinyexit's checks the config)."""
 
-    def __init__(self, num_classes, n_blocks, block_step, step, step_mode, n_channels, growth_rate, scale_list,
-                 gr_factor, bn_factor, compress_factor, reduction, head_channels=128):
+    def __init__(
+        self,
+        num_classes,
+        n_blocks,
+        block_step,
+        step,
+        step_mode,
+        n_channels,
+        growth_rate,
+        scale_list,
+        gr_factor,
+        bn_factor,
+        compress_factor,
+        reduction,
+        head_channels=128,
+    ):
         super().__init__()
         scales = int_list(scale_list, "scale_list")
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
@@ -268,13 +353,23 @@ class RANet(nn.Module):
         for ii in range(self.n_scales):
             flow, channels = nn.ModuleList(), []
             n_in, rate, n_blocks_ii = n_channels * gr[ii], growth_rate * gr[ii], flow_end[ii + 1]
-            downs = set(flow_end[1:ii + 1][-(scales[ii] - 1):]) if scales[ii] > 1 else set()
+            downs = set(flow_end[1 : ii + 1][-(scales[ii] - 1) :]) if scales[ii] > 1 else set()
             for i in range(n_blocks_ii):
                 n_layers = step if step_mode == "even" else step * (i + 1)
                 trans = any(i + 1 == (t + 1) * n_blocks_ii // scales[ii] for t in range(scales[ii] - 1))
                 if i < self.n_fused[ii]:
-                    block = FusionBlock(n_layers, n_in, low_channels[i], rate, reduction, trans, i + 1 in downs,
-                                        compress_factor, bn[ii], bn[ii - 1])
+                    block = FusionBlock(
+                        n_layers,
+                        n_in,
+                        low_channels[i],
+                        rate,
+                        reduction,
+                        trans,
+                        i + 1 in downs,
+                        compress_factor,
+                        bn[ii],
+                        bn[ii - 1],
+                    )
                 else:
                     block = DenseBlock(n_layers, n_in, rate, reduction, trans, bn[ii])
                 channels.append([n_in + j * rate for j in range(n_layers + 1)])
@@ -312,12 +407,15 @@ def load_from(mirror: nn.Module, module) -> None:
     own = mirror.state_dict()
     own_keys = {k for k in own if not k.endswith("num_batches_tracked")}
     if own_keys != set(state):
-        raise KeyError(f"names differ: only in the mirror {sorted(own_keys - set(state))[:5]}, "
-                       f"only in tinyexit {sorted(set(state) - own_keys)[:5]}")
+        raise KeyError(
+            f"names differ: only in the mirror {sorted(own_keys - set(state))[:5]}, "
+            f"only in tinyexit {sorted(set(state) - own_keys)[:5]}"
+        )
     mirror.load_state_dict(state, strict=False)
 
 
 # --- WPN and the training steps ----------------------------------------------------------------
+
 
 class WeightPredictionNet(nn.Module):
     """The CIFAR WPN: Linear(K, hidden) -> ReLU -> Linear(hidden, K) -> tanh; w = 1 + δ (t − mean_k t)."""
@@ -360,16 +458,30 @@ class BaselineStep:
 class L2WStep:
     """``tinyexit.l2w.L2WTrainer.step`` (weighting "wpn", allocated meta objective) in PyTorch."""
 
-    def __init__(self, model: nn.Module, wpn: WeightPredictionNet, optimizer: torch.optim.SGD,
-                 wpn_optimizer: torch.optim.Adam, q: float = 0.75):
-        self.model, self.wpn, self.optimizer, self.wpn_optimizer, self.q = model, wpn, optimizer, wpn_optimizer, q
+    def __init__(
+        self,
+        model: nn.Module,
+        wpn: WeightPredictionNet,
+        optimizer: torch.optim.SGD,
+        wpn_optimizer: torch.optim.Adam,
+        q: float = 0.75,
+    ):
+        self.model, self.wpn, self.optimizer, self.wpn_optimizer, self.q = (
+            model,
+            wpn,
+            optimizer,
+            wpn_optimizer,
+            q,
+        )
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         self.model.train()
         n = len(labels)
         first, second = slice(0, n // 2), slice(n // 2, n)
-        losses = [self._half_step(images[tr], labels[tr], images[me], labels[me])
-                  for tr, me in ((first, second), (second, first))]
+        losses = [
+            self._half_step(images[tr], labels[tr], images[me], labels[me])
+            for tr, me in ((first, second), (second, first))
+        ]
         return float(np.mean(losses))
 
     def _virtual_step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> list[torch.Tensor]:

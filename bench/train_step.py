@@ -6,10 +6,12 @@ Every (implementation, step, model) triple runs in a fresh process with ``--thre
 every library: a warm-up step on 4 images compiles the Numba kernels while keeping the high-water
 mark low, then one untimed full-batch step pays the page faults of fresh memory; the time is the
 median of the next ``--steps`` steps; the memory is the peak resident set size over the full-batch
-steps minus the resident size before them (model, data and compiled kernels excluded). The PyTorch peer is ``bench/torch_mirror.py``: the
+steps minus the resident size before them (model, data and compiled kernels excluded). The PyTorch peer is
+``bench/torch_mirror.py``: the
 same model (parameter names and counts checked equal, tinyexit's weights copied in and the
 forward outputs compared before timing) and the same algorithm. Prints a markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +61,9 @@ def _check_mirror(arch: str, model, mirror) -> None:
     """Assert equal parameter names and counts, copy tinyexit's weights, compare a forward pass."""
     import numpy as np
     import torch
+    from torch_mirror import load_from
 
     import tinyexit as te
-    from torch_mirror import load_from
 
     ours = {n: p.shape for n, p in model.named_parameters()}
     theirs = {n: tuple(p.shape) for n, p in mirror.named_parameters()}
@@ -74,15 +76,17 @@ def _check_mirror(arch: str, model, mirror) -> None:
     with torch.no_grad():
         got = [z.numpy() for z in mirror(torch.from_numpy(x))]
     for e, g in zip(expected, got):
-        np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-3, err_msg=f"{arch}: forward differs from the mirror")
+        np.testing.assert_allclose(
+            g, e, rtol=1e-3, atol=1e-3, err_msg=f"{arch}: forward differs from the mirror"
+        )
 
 
 def _theirs(method: str, arch: str):
     """The PyTorch mirror's step for ``method``, with tinyexit's initial weights, on NumPy arrays."""
     import torch
+    import torch_mirror as tm
 
     import tinyexit as te
-    import torch_mirror as tm
     from tinyexit import models
 
     te.manual_seed(0)
@@ -92,7 +96,9 @@ def _theirs(method: str, arch: str):
     opt = torch.optim.SGD(mirror.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     if method == "l2w":
         wpn = tm.WeightPredictionNet(len(models.count_ops(model).mul_adds))
-        step = tm.L2WStep(mirror, wpn, opt, torch.optim.Adam(wpn.parameters(), lr=1e-4, weight_decay=1e-4)).step
+        step = tm.L2WStep(
+            mirror, wpn, opt, torch.optim.Adam(wpn.parameters(), lr=1e-4, weight_decay=1e-4)
+        ).step
     else:
         step = tm.BaselineStep(mirror, opt).step
     return lambda x, y: step(torch.from_numpy(x), torch.from_numpy(y))
@@ -120,10 +126,26 @@ def measure(impl: str, method: str, arch: str, batch: int, steps: int) -> dict:
 
 
 def _run_one(impl: str, method: str, arch: str, args) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads))
-    cmd = [sys.executable, __file__, "--one", impl, method, "--archs", arch, "--batch", str(args.batch),
-           "--steps", str(args.steps)]
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(args.threads),
+        OPENBLAS_NUM_THREADS=str(args.threads),
+        MKL_NUM_THREADS=str(args.threads),
+        NUMBA_NUM_THREADS=str(args.threads),
+    )
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        impl,
+        method,
+        "--archs",
+        arch,
+        "--batch",
+        str(args.batch),
+        "--steps",
+        str(args.steps),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(f"{impl} {method} {arch} failed:\n{out.stderr}")
@@ -134,7 +156,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default=",".join(ARCHS), help="comma-separated presets")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per measurement (the median is shown)")
+    parser.add_argument(
+        "--steps", type=int, default=2, help="timed steps per measurement (the median is shown)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", default="baseline,l2w", help="comma-separated: baseline, l2w")
     parser.add_argument("--impls", default="ours,torch", help="comma-separated: ours, torch")
@@ -145,17 +169,25 @@ def main() -> None:
         return
     archs, methods, impls = (a.split(",") for a in (args.archs, args.methods, args.impls))
     res = {(i, m, a): _run_one(i, m, a, args) for a in archs for m in methods for i in impls}
-    print(f"batch {args.batch}, CPU, float32, {args.threads} threads, median of {args.steps} steps; "
-          f"memory = peak RSS above the resident size before the timed steps\n")
-    print("| model | step | ours (s) | torch (s) | time ours/torch | ours (MB) | torch (MB) | memory ours/torch |")
+    print(
+        f"batch {args.batch}, CPU, float32, {args.threads} threads, median of {args.steps} steps; "
+        f"memory = peak RSS above the resident size before the timed steps\n"
+    )
+    print(
+        "| model | step | ours (s) | torch (s) | time ours/torch | ours (MB) | torch (MB) | memory ours/torch |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for a in archs:
         for m in methods:
             o, t = res.get(("ours", m, a)), res.get(("torch", m, a))
-            cells = [f"{o['seconds']:.2f}" if o else "-", f"{t['seconds']:.2f}" if t else "-",
-                     f"{o['seconds'] / t['seconds']:.2f}x" if o and t else "-",
-                     f"{o['peak_mb']:.0f}" if o else "-", f"{t['peak_mb']:.0f}" if t else "-",
-                     f"{o['peak_mb'] / max(t['peak_mb'], 1):.2f}x" if o and t else "-"]
+            cells = [
+                f"{o['seconds']:.2f}" if o else "-",
+                f"{t['seconds']:.2f}" if t else "-",
+                f"{o['seconds'] / t['seconds']:.2f}x" if o and t else "-",
+                f"{o['peak_mb']:.0f}" if o else "-",
+                f"{t['peak_mb']:.0f}" if t else "-",
+                f"{o['peak_mb'] / max(t['peak_mb'], 1):.2f}x" if o and t else "-",
+            ]
             print(f"| {a} | {m} | " + " | ".join(cells) + " |")
     if "baseline" in methods and "l2w" in methods:
         print("\n| model | impl | time L2W/baseline | memory L2W/baseline |")
@@ -163,8 +195,10 @@ def main() -> None:
         for a in archs:
             for i in impls:
                 b, m = res[(i, "baseline", a)], res[(i, "l2w", a)]
-                print(f"| {a} | {i} | {m['seconds'] / b['seconds']:.2f}x | "
-                      f"{m['peak_mb'] / max(b['peak_mb'], 1):.2f}x |")
+                print(
+                    f"| {a} | {i} | {m['seconds'] / b['seconds']:.2f}x | "
+                    f"{m['peak_mb'] / max(b['peak_mb'], 1):.2f}x |"
+                )
 
 
 if __name__ == "__main__":

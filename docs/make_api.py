@@ -4,9 +4,11 @@
     python docs/make_api.py --check  # exit 1 if docs/api.md is out of date (the test suite runs this)
 
 The public names of a module are its ``__all__``, else its functions and classes (for a package,
-those its ``__init__`` imports) whose names do not start with an underscore. Each entry gives the signature and the docstring's first paragraph;
+those its ``__init__`` imports) whose names do not start with an underscore. Each entry gives the signature
+and the docstring's first paragraph;
 classes also list their public methods.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +49,11 @@ def public_names(module: ModuleType) -> list[str]:
     names = []
     for name, obj in vars(module).items():
         own = getattr(obj, "__module__", "") or ""
-        if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj)) and own.startswith(home):
+        if (
+            not name.startswith("_")
+            and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and own.startswith(home)
+        ):
             names.append(name)
     return sorted(names, key=str.lower)
 
@@ -82,16 +88,26 @@ def entry(qualified: str, obj) -> list[str]:
         return lines + [""]
     if callable(obj):
         return [f"### `{qualified}{signature(obj)}`", "", summary(obj), ""]
-    return [f"### `{qualified}`", "", f"A constant: `{obj!r}`." if not isinstance(obj, dict) else
-            f"A dict with keys {', '.join(f'`{k}`' for k in obj)}.", ""]
+    return [
+        f"### `{qualified}`",
+        "",
+        f"A constant: `{obj!r}`."
+        if not isinstance(obj, dict)
+        else f"A dict with keys {', '.join(f'`{k}`' for k in obj)}.",
+        "",
+    ]
 
 
 def render() -> str:
     """The whole of docs/api.md."""
-    lines = ["# API reference", "",
-             "Generated from the docstrings by `python docs/make_api.py`; a test fails when it is out of date.",
-             "Signatures and names follow PyTorch where PyTorch has one (see design-choices.md for the",
-             "differences).", ""]
+    lines = [
+        "# API reference",
+        "",
+        "Generated from the docstrings by `python docs/make_api.py`; a test fails when it is out of date.",
+        "Signatures and names follow PyTorch where PyTorch has one (see design-choices.md for the",
+        "differences).",
+        "",
+    ]
     for module_name, about in MODULES:
         module = sys.modules.get(module_name) or __import__(module_name, fromlist=["_"])
         lines += [f"## `{module_name}`", "", about, ""]

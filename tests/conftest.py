@@ -1,4 +1,5 @@
 """Shared test helpers: float64 random tensors and the device list (cuda skipped cleanly)."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,10 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 DEVICES = [
     "cpu",
-    pytest.param("cuda", marks=[pytest.mark.gpu,
-                                pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA GPU")]),
+    pytest.param(
+        "cuda",
+        marks=[pytest.mark.gpu, pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA GPU")],
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ threads still inside). Installed in place of ``raw_launch.launch``, they let the
 the raw modules and the index maths of their kernels run against the NumPy reference on a
 machine without a GPU. What they cannot check: C syntax, types and the compiler.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,7 +66,7 @@ def _window_loop(x, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, total):
 
 def avg_pool(total, x, y, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw):
     acc = np.zeros(total, dtype=y.dtype)
-    for t, inside, _, v in _window_loop(x, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, total):
+    for _t, inside, _, v in _window_loop(x, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, total):
         acc += np.where(inside, v, 0)
     y.reshape(-1)[:] = acc / y.dtype.type(kh * kw)
 
@@ -121,8 +122,9 @@ def resize(total, x, y, H, W, Ho, Wo, h0, h1, lh, w0, w1, lw):
     flat = x.reshape(-1)
     top, bottom = (nc * H + h0[i]) * W, (nc * H + h1[i]) * W
     one = lh.dtype.type(1)
-    y.reshape(-1)[t] = (one - lh[i]) * ((one - lw[j]) * flat[top + w0[j]] + lw[j] * flat[top + w1[j]]) + \
-        lh[i] * ((one - lw[j]) * flat[bottom + w0[j]] + lw[j] * flat[bottom + w1[j]])
+    y.reshape(-1)[t] = (one - lh[i]) * ((one - lw[j]) * flat[top + w0[j]] + lw[j] * flat[top + w1[j]]) + lh[
+        i
+    ] * ((one - lw[j]) * flat[bottom + w0[j]] + lw[j] * flat[bottom + w1[j]])
 
 
 def resize_adjoint(total, gy, gx, H, W, Ho, Wo, h0, h1, lh, h_first, h_stop, w0, w1, lw, w_first, w_stop):

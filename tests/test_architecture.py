@@ -1,4 +1,5 @@
 """The layering of tinyexit (.importlinter): a module imports only from its own layer or lower ones."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,9 @@ LINT_IMPORTS = str(Path(sys.executable).with_name("lint-imports"))
 def _lint(root: Path) -> subprocess.CompletedProcess:
     """Run lint-imports on the ``tinyexit`` under ``root`` (not an installed copy)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([LINT_IMPORTS, "--no-cache"], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [LINT_IMPORTS, "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_layers_hold():

@@ -1,6 +1,7 @@
 """Window geometry shared by the backends: the pair helper, output sizes, the argument checks as
 every backend and ``nn.functional`` raise them, the strided window view, and the max-pooling
 index policy (the ``gpu`` modules run here on NumPy arrays)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,22 +21,27 @@ POOL = {"reference": ref_pool, "cpu": cpu_pool, "gpu": gpu_pool}
 CONV = {"reference": ref_conv, "cpu": cpu_conv, "gpu": gpu_conv}
 
 
-@pytest.mark.parametrize("value, expected", [
-    (3, (3, 3)),
-    (np.int64(3), (3, 3)),
-    (np.int32(2), (2, 2)),
-    (np.uint8(1), (1, 1)),
-    ((2, 5), (2, 5)),
-    ([0, 4], (0, 4)),
-    (np.array([2, 3]), (2, 3)),
-    ((np.int64(1), 2), (1, 2)),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (3, (3, 3)),
+        (np.int64(3), (3, 3)),
+        (np.int32(2), (2, 2)),
+        (np.uint8(1), (1, 1)),
+        ((2, 5), (2, 5)),
+        ([0, 4], (0, 4)),
+        (np.array([2, 3]), (2, 3)),
+        ((np.int64(1), 2), (1, 2)),
+    ],
+)
 def test_pair_accepts_python_and_numpy_integers(value, expected):
     got = geometry.pair(value, "stride")
     assert got == expected and all(type(v) is int for v in got)
 
 
-@pytest.mark.parametrize("value", [True, np.bool_(True), (1, False), 2.0, (2, 2.5), np.float64(1), None, "ab"])
+@pytest.mark.parametrize(
+    "value", [True, np.bool_(True), (1, False), 2.0, (2, 2.5), np.float64(1), None, "ab"]
+)
 def test_pair_refuses_non_integers(value):
     with pytest.raises(TypeError, match=r"kernel_size must be an int or a pair of ints"):
         geometry.pair(value, "kernel_size")
@@ -51,14 +57,17 @@ def test_pair_refuses_wrong_lengths_and_values_below_the_minimum():
     assert geometry.pair(0, "padding") == (0, 0)
 
 
-@pytest.mark.parametrize("input_hw, kernel, stride, padding, expected", [
-    ((32, 32), (3, 3), (1, 1), (1, 1), (32, 32)),
-    ((32, 32), (3, 3), (2, 2), (1, 1), (16, 16)),
-    ((8, 8), (3, 3), (2, 2), (0, 0), (3, 3)),  # the last row and column touch no window
-    ((7, 9), (3, 2), (2, 1), (1, 0), (4, 8)),
-    ((3, 3), (3, 3), (1, 1), (0, 0), (1, 1)),
-    ((5, 5), (2, 2), (2, 2), (0, 0), (2, 2)),
-])
+@pytest.mark.parametrize(
+    "input_hw, kernel, stride, padding, expected",
+    [
+        ((32, 32), (3, 3), (1, 1), (1, 1), (32, 32)),
+        ((32, 32), (3, 3), (2, 2), (1, 1), (16, 16)),
+        ((8, 8), (3, 3), (2, 2), (0, 0), (3, 3)),  # the last row and column touch no window
+        ((7, 9), (3, 2), (2, 1), (1, 0), (4, 8)),
+        ((3, 3), (3, 3), (1, 1), (0, 0), (1, 1)),
+        ((5, 5), (2, 2), (2, 2), (0, 0), (2, 2)),
+    ],
+)
 def test_output_size_is_what_every_kernel_produces(input_hw, kernel, stride, padding, expected):
     assert geometry.output_size(input_hw, kernel, stride, padding) == expected
     x = np.zeros((1, 2) + input_hw)
@@ -91,8 +100,12 @@ def test_window_is_the_strided_view():
 @pytest.mark.parametrize("backend", list(POOL))
 def test_every_backend_takes_numpy_integers_and_refuses_bools(backend):
     pool, conv, x = POOL[backend], CONV[backend], np.ones((1, 1, 4, 4))
-    np.testing.assert_allclose(pool.avg_pool2d(x, np.int64(2), np.int64(2), np.int64(0)), np.ones((1, 1, 2, 2)))
-    np.testing.assert_allclose(conv.conv2d(x, np.ones((1, 1, 3, 3)), np.int64(1), np.int64(1))[0, 0, 1, 1], 9.0)
+    np.testing.assert_allclose(
+        pool.avg_pool2d(x, np.int64(2), np.int64(2), np.int64(0)), np.ones((1, 1, 2, 2))
+    )
+    np.testing.assert_allclose(
+        conv.conv2d(x, np.ones((1, 1, 3, 3)), np.int64(1), np.int64(1))[0, 0, 1, 1], 9.0
+    )
     with pytest.raises(TypeError, match="kernel_size"):
         pool.max_pool2d(x, True, 1, 0)
     with pytest.raises(TypeError, match="stride"):
@@ -108,8 +121,9 @@ def test_pooling_index_policy(backend):
     mod, gy, gx = POOL[backend], np.ones((1, 2, 2, 2)), np.arange(32.0).reshape(1, 2, 4, 4)
     idx = np.array([0, 5, 10, 15], dtype=np.int64).reshape(1, 1, 2, 2).repeat(2, axis=1)
     for dtype in (np.int32, np.uint16):  # any integer dtype is taken
-        np.testing.assert_array_equal(mod.max_pool2d_gather(gx, idx.astype(dtype))[0, 1].ravel(),
-                                      [16.0, 21.0, 26.0, 31.0])
+        np.testing.assert_array_equal(
+            mod.max_pool2d_gather(gx, idx.astype(dtype))[0, 1].ravel(), [16.0, 21.0, 26.0, 31.0]
+        )
     for bad in (16, -1, -16):
         wrong = idx.copy()
         wrong[0, 1, 1, 1] = bad

@@ -1,4 +1,5 @@
 """The command line: ``python -m tinyexit demo`` trains baseline and L2W for real and prints both."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,13 @@ from tinyexit.demo import paired_difference
 
 
 def test_demo_trains_both_methods_and_their_losses_fall():
-    out = subprocess.run([sys.executable, "-m", "tinyexit", "demo", "--epochs", "2", "--n-train", "1000"],
-                         capture_output=True, text=True, timeout=300, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "tinyexit", "demo", "--epochs", "2", "--n-train", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     sections = re.split(r"^--- (baseline|l2w)$", out, flags=re.M)
     by_method = dict(zip(sections[1::2], sections[2::2]))
     assert set(by_method) == {"baseline", "l2w"}

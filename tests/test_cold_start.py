@@ -3,6 +3,7 @@
 Runs in a subprocess with its own empty ``NUMBA_CACHE_DIR``, so it sees what a new user sees on
 their first forward and backward pass, whatever this process has compiled or cached already.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,15 @@ FIRST_CONV = textwrap.dedent("""
 
 def test_first_conv_forward_and_backward_compile_quickly_from_an_empty_cache(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NUMBA_NUM_THREADS": "2"}
-    out = subprocess.run([sys.executable, "-c", FIRST_CONV], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=600, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_CONV],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     seconds = float(out.stdout.split("cpu_seconds")[1])
     # about 4 CPU seconds on the 2-core development machine (docs/benchmarks.md, "Cold start");

@@ -55,10 +55,12 @@ def no_env_root(monkeypatch):
 def no_network(monkeypatch):
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError("network is unreachable (test)")
+
     monkeypatch.setattr(urllib.request, "urlopen", offline)
 
 
 # ---------------------------------------------------------------- CIFAR-10 on the shared copy
+
 
 @pytest.fixture(scope="module")
 def cifar10_root():
@@ -102,6 +104,7 @@ def test_data_root_order(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- CIFAR-100 on files we write
 
+
 def write_cifar100(root, n_train=12, n_test=5, bytes_keys=True, seed=0):
     """Write a tiny CIFAR-100 in the official layout; return what was written."""
     rng = np.random.default_rng(seed)
@@ -113,12 +116,18 @@ def write_cifar100(root, n_train=12, n_test=5, bytes_keys=True, seed=0):
         data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         fine = rng.integers(0, 100, size=n).tolist()
         coarse = [f // 5 for f in fine]
-        record = {enc("data"): data, enc("fine_labels"): fine, enc("coarse_labels"): coarse,
-                  enc("filenames"): [enc(f"img{i}.png") for i in range(n)]}
+        record = {
+            enc("data"): data,
+            enc("fine_labels"): fine,
+            enc("coarse_labels"): coarse,
+            enc("filenames"): [enc(f"img{i}.png") for i in range(n)],
+        }
         (folder / split).write_bytes(pickle.dumps(record, protocol=2))
         written[split] = (data, fine, coarse)
-    meta = {enc("fine_label_names"): [enc(f"fine{i}") for i in range(100)],
-            enc("coarse_label_names"): [enc(f"coarse{i}") for i in range(20)]}
+    meta = {
+        enc("fine_label_names"): [enc(f"fine{i}") for i in range(100)],
+        enc("coarse_label_names"): [enc(f"coarse{i}") for i in range(20)],
+    }
     (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
     return written
 
@@ -140,6 +149,7 @@ def test_cifar100_fine_and_coarse(tmp_path, bytes_keys):
 
 
 # ---------------------------------------------------------------- missing and corrupted files
+
 
 def test_missing_without_download_names_paths_and_fix(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("must not download"))
@@ -224,12 +234,14 @@ def test_missing_key_and_truncated_and_foreign_pickles(tmp_path):
 
 # ---------------------------------------------------------------- download, md5, extraction
 
+
 def serve(monkeypatch, content):
     calls = []
 
     def urlopen(url, timeout=None):
         calls.append(url)
         return io.BytesIO(content)
+
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     return calls
 
@@ -290,8 +302,10 @@ def test_safe_extract_rejects_links(tmp_path):
 def test_download_extract_and_load_end_to_end(tmp_path, monkeypatch):
     written = write_cifar100(tmp_path / "src")
     src = tmp_path / "src" / "cifar-100-python"
-    archive = make_tar(tmp_path / "cifar-100-python.tar.gz",
-                       {f"cifar-100-python/{f}": (src / f).read_bytes() for f in ("train", "test", "meta")})
+    archive = make_tar(
+        tmp_path / "cifar-100-python.tar.gz",
+        {f"cifar-100-python/{f}": (src / f).read_bytes() for f in ("train", "test", "meta")},
+    )
     content = archive.read_bytes()
     spec = dataclasses.replace(CIFAR_SPECS["cifar100"], md5=hashlib.md5(content).hexdigest())
     monkeypatch.setitem(CIFAR_SPECS, "cifar100", spec)
@@ -336,8 +350,18 @@ def test_long_tail_counts(factor):
 
 
 def test_long_tail_rounding_and_cifar100_sizes():
-    assert long_tailed_counts(5000, 10, 100, rounding="round") == \
-        [5000, 2997, 1797, 1077, 646, 387, 232, 139, 83, 50]
+    assert long_tailed_counts(5000, 10, 100, rounding="round") == [
+        5000,
+        2997,
+        1797,
+        1077,
+        646,
+        387,
+        232,
+        139,
+        83,
+        50,
+    ]
     assert sum(long_tailed_counts(500, 100, 100)) == 10_847
     assert long_tailed_counts(500, 100, 1) == [500] * 100
     with pytest.raises(ValueError, match=">= 1"):
@@ -358,6 +382,7 @@ def test_train_val_split():
 
 
 # ---------------------------------------------------------------- normalisation and augmentation
+
 
 def test_normalize_and_mean_std():
     images, _ = synthetic_dataset(64, seed=0)
@@ -383,7 +408,7 @@ def test_crop_flip_is_a_shift_of_the_padded_image_and_flips_the_chosen():
     assert out.shape == images.shape and out.dtype == images.dtype
     padded = np.pad(images, ((0, 0), (0, 0), (4, 4), (4, 4)))
     for i in range(50):
-        crop = padded[i, :, dy[i]:dy[i] + 32, dx[i]:dx[i] + 32]
+        crop = padded[i, :, dy[i] : dy[i] + 32, dx[i] : dx[i] + 32]
         np.testing.assert_array_equal(out[i], crop[:, :, ::-1] if flip[i] else crop)
     centred = crop_flip(images, np.full(50, 4), np.full(50, 4), flip)
     np.testing.assert_array_equal(centred[flip], images[flip][..., ::-1])
@@ -401,6 +426,7 @@ def test_random_crop_flip_statistics():
 
 
 # ---------------------------------------------------------------- batching
+
 
 def test_batch_iterator_covers_each_sample_once_per_epoch():
     n = 103
@@ -449,6 +475,7 @@ def test_batch_iterator_resume_is_exact():
 
 # ---------------------------------------------------------------- synthetic data
 
+
 def test_synthetic_dataset_is_deterministic_balanced_and_learnable():
     images, labels = synthetic_dataset(2000, num_classes=10, seed=0)
     assert images.shape == (2000, 3, 32, 32) and images.dtype == np.uint8
@@ -460,6 +487,7 @@ def test_synthetic_dataset_is_deterministic_balanced_and_learnable():
 
     def colour(x):
         return x.reshape(len(x), 3, -1).mean(axis=2)
+
     centroids = np.stack([colour(images)[labels == c].mean(axis=0) for c in range(10)])
     distances = ((colour(test_images)[:, None] - centroids[None]) ** 2).sum(axis=2)
     assert (distances.argmin(axis=1) == test_labels).mean() > 0.4  # chance is 0.1

@@ -168,8 +168,10 @@ def test_anytime_accuracy():
     "change, message",
     [
         (dict(test_probs=TEST[:2]), "same number of exits"),
-        (dict(test_probs=np.concatenate([TEST, np.zeros((3, 6, 1))], axis=2)),
-         "same number of exits and classes"),
+        (
+            dict(test_probs=np.concatenate([TEST, np.zeros((3, 6, 1))], axis=2)),
+            "same number of exits and classes",
+        ),
         (dict(test_targets=TEST_TARGETS[:5]), r"test_targets must have shape \(6,\)"),
         (dict(val_targets=np.zeros(7, dtype=np.int64)), r"val_targets must have shape \(8,\)"),
         (dict(test_targets=TEST_TARGETS + 1), "class indices"),
@@ -180,8 +182,14 @@ def test_anytime_accuracy():
     ],
 )
 def test_dynamic_evaluate_rejects_bad_inputs(change, message):
-    kwargs = dict(val_probs=VAL, val_targets=VAL_TARGETS, test_probs=TEST,
-                  test_targets=TEST_TARGETS, mul_adds=MUL_ADDS, qs=[1.0])
+    kwargs = dict(
+        val_probs=VAL,
+        val_targets=VAL_TARGETS,
+        test_probs=TEST,
+        test_targets=TEST_TARGETS,
+        mul_adds=MUL_ADDS,
+        qs=[1.0],
+    )
     kwargs.update(change)
     with pytest.raises(ValueError, match=message):
         dynamic_evaluate(**kwargs)

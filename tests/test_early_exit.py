@@ -1,4 +1,5 @@
 """Real early exit at inference: same exits and probabilities as ``assign_exits`` on the full forward."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,6 +48,7 @@ def _spy_batch_sizes(model: te.nn.Module, monkeypatch) -> list[int]:
                 logits = stages.send(keep)
             except StopIteration:
                 return
+
     monkeypatch.setattr(model, "iter_exits", spy)
     return sizes
 
@@ -66,7 +68,9 @@ def test_sending_a_subset_continues_only_those_samples_in_that_order(case):
         stages = model.iter_exits(te.tensor(x))
         logits = next(stages)
         for k in range(model.num_exits):
-            np.testing.assert_allclose(te.softmax(logits, dim=1).numpy(), full[k, rows], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(
+                te.softmax(logits, dim=1).numpy(), full[k, rows], rtol=1e-10, atol=1e-12
+            )
             if k == model.num_exits - 1:
                 break
             keep = np.arange(len(rows))[::-2][: max(1, len(rows) - 5)]  # reversed every other row
@@ -143,22 +147,24 @@ def test_training_mode_is_a_clear_error():
         early_exit_predict(model, _images(2), [0.5] * 4)
 
 
-@pytest.mark.parametrize("images, match", [
-    (np.zeros((3, 32, 32)), r"\(N, C, H, W\)"),
-    (np.zeros((0, 3, 32, 32)), "non-empty"),
-    (np.zeros((2, 3, 32, 32), dtype=np.uint8), "floating point.*normalize"),
-    (np.zeros((2, 3, 32, 32), dtype=np.int64), "floating point"),
-])
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        (np.zeros((3, 32, 32)), r"\(N, C, H, W\)"),
+        (np.zeros((0, 3, 32, 32)), "non-empty"),
+        (np.zeros((2, 3, 32, 32), dtype=np.uint8), "floating point.*normalize"),
+        (np.zeros((2, 3, 32, 32), dtype=np.int64), "floating point"),
+    ],
+)
 def test_bad_images_are_clear_errors(images, match):
     with pytest.raises(ValueError, match=match):
         early_exit_predict(_model("msdnet4_tiny"), images, [0.5] * 4)
 
 
-@pytest.mark.parametrize("thresholds, match", [
-    ([0.5, 0.5, 0.5], "4 exits"),
-    ([[0.5] * 4], "4 exits"),
-    ([0.5, np.nan, 0.5, 0.5], "NaN"),
-])
+@pytest.mark.parametrize(
+    "thresholds, match",
+    [([0.5, 0.5, 0.5], "4 exits"), ([[0.5] * 4], "4 exits"), ([0.5, np.nan, 0.5, 0.5], "NaN")],
+)
 def test_bad_thresholds_are_clear_errors(thresholds, match):
     with pytest.raises(ValueError, match=match):
         early_exit_predict(_model("msdnet4_tiny"), _images(2), thresholds)

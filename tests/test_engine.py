@@ -1,16 +1,17 @@
 """The engine: higher-order derivatives, graph hygiene, .grad accumulation and error messages."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import rand
 
 import tinyexit as te
-from conftest import rand
 
 
 def _f(x):
     """A scalar test function with non-trivial second and third derivatives."""
-    return (x.tanh() * x.exp()).sum() + (x ** 3).sum() * x.sigmoid().mean()
+    return (x.tanh() * x.exp()).sum() + (x**3).sum() * x.sigmoid().mean()
 
 
 def test_hessian_vector_product_matches_finite_differences():
@@ -30,14 +31,13 @@ def test_hessian_vector_product_matches_finite_differences():
 
 def test_third_derivative_of_a_scalar_function():
     x = te.tensor(0.7, requires_grad=True, dtype=np.float64)
-    y = x.tanh() * x ** 4  # y = x^4 tanh(x)
+    y = x.tanh() * x**4  # y = x^4 tanh(x)
     (d1,) = te.grad(y, x, create_graph=True)
     (d2,) = te.grad(d1, x, create_graph=True)
     (d3,) = te.grad(d2, x)
     t, s = np.tanh(0.7), 1 - np.tanh(0.7) ** 2  # tanh' = s, tanh'' = -2 t s, tanh''' = -2 s (s - 2 t^2)
     xv = 0.7
-    expected = (24 * xv * t + 36 * xv ** 2 * s + 12 * xv ** 3 * (-2 * t * s)
-                + xv ** 4 * (-2 * s * (s - 2 * t * t)))
+    expected = 24 * xv * t + 36 * xv**2 * s + 12 * xv**3 * (-2 * t * s) + xv**4 * (-2 * s * (s - 2 * t * t))
     assert d3.item() == pytest.approx(expected, rel=1e-10)
 
 
@@ -60,7 +60,7 @@ def test_backward_accumulates_like_pytorch():
 
 def test_backward_with_create_graph_keeps_history_in_dot_grad():
     x = rand(3)
-    (x ** 3).sum().backward(create_graph=True)  # x.grad = 3 x^2, recorded
+    (x**3).sum().backward(create_graph=True)  # x.grad = 3 x^2, recorded
     assert x.grad.grad_fn is not None
     np.testing.assert_allclose(x.grad.numpy(), 3 * x.numpy() ** 2)
     (h,) = te.grad(x.grad.sum(), x)  # d/dx sum(3 x^2) = 6 x
@@ -163,22 +163,32 @@ def test_backward_on_tensor_without_grad():
         te.ones(3).sum().backward()
 
 
-@pytest.mark.parametrize("expr, error, match", [
-    (lambda: te.ones(2, 3) + te.ones(4), ValueError, "broadcast"),
-    (lambda: te.ones(2, 3) @ te.ones(2, 3), ValueError, "do not match"),
-    (lambda: te.ones(2, 3).reshape(4, 2), ValueError, "cannot reshape"),
-    (lambda: te.ones(2, 3)[5], IndexError, "shape"),
-    (lambda: te.ones(2, 3).sum(dim=3), IndexError, "out of range"),
-    (lambda: te.cat([te.ones(2, 3), te.ones(2, 4)]), ValueError, "incompatible"),
-    (lambda: te.tensor([1, 2], requires_grad=True), TypeError, "floating-point"),
-    (lambda: te.ones(3).to("tpu"), ValueError, "unknown device"),
-    (lambda: te.ones(2, 3).item(), ValueError, "one element"),
-    (lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0, 3])), ValueError, r"\[0, 3\)"),
-    (lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0.0, 1.0])), TypeError, "integer"),
-    (lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0])), ValueError, "target has shape"),
-    (lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0, 1]), reduction="avg"), ValueError,
-     "unknown reduction"),
-])
+@pytest.mark.parametrize(
+    "expr, error, match",
+    [
+        (lambda: te.ones(2, 3) + te.ones(4), ValueError, "broadcast"),
+        (lambda: te.ones(2, 3) @ te.ones(2, 3), ValueError, "do not match"),
+        (lambda: te.ones(2, 3).reshape(4, 2), ValueError, "cannot reshape"),
+        (lambda: te.ones(2, 3)[5], IndexError, "shape"),
+        (lambda: te.ones(2, 3).sum(dim=3), IndexError, "out of range"),
+        (lambda: te.cat([te.ones(2, 3), te.ones(2, 4)]), ValueError, "incompatible"),
+        (lambda: te.tensor([1, 2], requires_grad=True), TypeError, "floating-point"),
+        (lambda: te.ones(3).to("tpu"), ValueError, "unknown device"),
+        (lambda: te.ones(2, 3).item(), ValueError, "one element"),
+        (lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0, 3])), ValueError, r"\[0, 3\)"),
+        (lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0.0, 1.0])), TypeError, "integer"),
+        (
+            lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0])),
+            ValueError,
+            "target has shape",
+        ),
+        (
+            lambda: te.nn.functional.cross_entropy(te.ones(2, 3), np.array([0, 1]), reduction="avg"),
+            ValueError,
+            "unknown reduction",
+        ),
+    ],
+)
 def test_clear_errors(expr, error, match):
     with pytest.raises(error, match=match):
         expr()
@@ -193,6 +203,7 @@ def test_comparisons_and_argmax_are_not_differentiable():
 
 def test_cuda_without_cupy_is_a_clear_error():
     from tinyexit.backend import cupy_available
+
     if cupy_available():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="CuPy"):

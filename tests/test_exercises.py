@@ -1,4 +1,5 @@
 """The tutorial exercises: every solution passes its check, every stub and typical mistake fails it."""
+
 from __future__ import annotations
 
 import json
@@ -109,28 +110,49 @@ def _col2im_without_accumulation(cols, x_shape, kh, kw, stride, padding):
     xpad = np.zeros((n, c, h + 2 * padding, w + 2 * padding))
     for p in range(kh):
         for q in range(kw):
-            xpad[:, :, p:p + stride * ho:stride, q:q + stride * wo:stride] = cols[:, :, p, q]  # = instead of +=
-    return xpad[:, :, padding:padding + h, padding:padding + w]
+            xpad[:, :, p : p + stride * ho : stride, q : q + stride * wo : stride] = cols[
+                :, :, p, q
+            ]  # = instead of +=
+    return xpad[:, :, padding : padding + h, padding : padding + w]
 
 
 MISTAKES = {
-    "01.topological_order": ("outputs first", lambda out: [out.grad_fn] + [t.grad_fn for t in out.grad_fn.inputs
-                                                                           if t.grad_fn is not None]),
+    "01.topological_order": (
+        "outputs first",
+        lambda out: [out.grad_fn] + [t.grad_fn for t in out.grad_fn.inputs if t.grad_fn is not None],
+    ),
     "01.mini_grad": ("one backward per path", _wrong_mini_grad),
     "02.LogCosh": ("a NumPy backward", _NumpyBackwardLogCosh),
     "02.hvp": ("the gradient instead of H v", lambda f, x, v: te.grad(f(x), x)[0]),
     "03.col2im": ("overwriting instead of adding", _col2im_without_accumulation),
     "03.conv2d_input_grad": ("missing the transpose", lambda gy, w, x_shape, s, p: np.zeros(x_shape)),
-    "04.assign_exits": ("the last confident exit", lambda probs, th: np.where(
-        probs.max(axis=2) >= np.asarray(th)[:, None], np.arange(len(th))[:, None], 0).max(axis=0)),
-    "05.find_thresholds": ("quota from the first exit's share", lambda probs, shares: np.append(
-        np.quantile(probs.max(axis=2), 1 - shares[0], axis=1)[:-1], -np.inf)),
-    "06.allocate": ("least confident first", lambda conf, q: [np.argsort(conf[0])[: conf.shape[1] // 2],
-                                                               np.argsort(conf[0])[conf.shape[1] // 2:]]),
-    "06.pseudo_update": ("a NumPy step", lambda ps, gs, bs, lr, mu, wd: [
-        te.tensor(p.numpy() - lr * (mu * b + g.numpy() + wd * p.numpy())) for p, g, b in zip(ps, gs, bs)]),
-    "07.paired_difference": ("the standard deviation, not the error", lambda a, b: (
-        np.mean(np.subtract(a, b)), np.std(np.subtract(a, b), ddof=1))),
+    "04.assign_exits": (
+        "the last confident exit",
+        lambda probs, th: np.where(
+            probs.max(axis=2) >= np.asarray(th)[:, None], np.arange(len(th))[:, None], 0
+        ).max(axis=0),
+    ),
+    "05.find_thresholds": (
+        "quota from the first exit's share",
+        lambda probs, shares: np.append(np.quantile(probs.max(axis=2), 1 - shares[0], axis=1)[:-1], -np.inf),
+    ),
+    "06.allocate": (
+        "least confident first",
+        lambda conf, q: [
+            np.argsort(conf[0])[: conf.shape[1] // 2],
+            np.argsort(conf[0])[conf.shape[1] // 2 :],
+        ],
+    ),
+    "06.pseudo_update": (
+        "a NumPy step",
+        lambda ps, gs, bs, lr, mu, wd: [
+            te.tensor(p.numpy() - lr * (mu * b + g.numpy() + wd * p.numpy())) for p, g, b in zip(ps, gs, bs)
+        ],
+    ),
+    "07.paired_difference": (
+        "the standard deviation, not the error",
+        lambda a, b: (np.mean(np.subtract(a, b)), np.std(np.subtract(a, b), ddof=1)),
+    ),
 }
 
 
@@ -149,6 +171,7 @@ def test_overflowing_forward_is_caught():
 
 def test_library_function_is_not_an_answer():
     from tinyexit.evaluate import assign_exits
+
     with pytest.raises(ExerciseFailed, match="the library's assign_exits"):
         check("04.assign_exits", assign_exits)
 
@@ -159,17 +182,28 @@ def test_unknown_exercise():
 
 
 def test_stub_markers_must_be_well_formed():
-    assert stub(f"def f():\n    {BEGIN}\n    return 1\n    {END}\n", "01.x") == \
-        'def f():\n    raise NotImplementedError("exercise 01.x: write this part")\n'
-    for bad in [f"def f():\n    {BEGIN}\n    return 1\n", "def f():\n    return 1\n", f"{END}\n",
-                f"{BEGIN}\n{BEGIN}\n{END}\n"]:
+    assert (
+        stub(f"def f():\n    {BEGIN}\n    return 1\n    {END}\n", "01.x")
+        == 'def f():\n    raise NotImplementedError("exercise 01.x: write this part")\n'
+    )
+    for bad in [
+        f"def f():\n    {BEGIN}\n    return 1\n",
+        "def f():\n    return 1\n",
+        f"{END}\n",
+        f"{BEGIN}\n{BEGIN}\n{END}\n",
+    ]:
         with pytest.raises(NotebookError):
             stub(bad, "01.x")
 
 
 def _cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "tinyexit.exercises", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tinyexit.exercises", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_command_line_list():

@@ -1,4 +1,5 @@
 """Runs end to end on synthetic data: train, checkpoint, resume, evaluate, and the CLI's errors."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,15 @@ from tinyexit import experiment
 from tinyexit.experiment import RunConfig
 from tinyexit.training import load_checkpoint, save_checkpoint
 
-SMALL = dict(arch="msdnet4_tiny", data="synthetic", train_subset=96, val_size=64, test_subset=64, batch_size=32,
-             augment=True)
+SMALL = dict(
+    arch="msdnet4_tiny",
+    data="synthetic",
+    train_subset=96,
+    val_size=64,
+    test_subset=64,
+    batch_size=32,
+    augment=True,
+)
 
 
 @pytest.mark.parametrize("method", ["baseline", "l2w"])
@@ -28,8 +36,9 @@ def test_resume_continues_the_same_run(tmp_path, method):
 
 
 def test_evaluate_writes_metrics_and_plots(tmp_path):
-    run = experiment.train(RunConfig(**SMALL, method="l2w", wpn_hidden=8), tmp_path, progress=False,
-                           log=lambda *_: None)
+    run = experiment.train(
+        RunConfig(**SMALL, method="l2w", wpn_hidden=8), tmp_path, progress=False, log=lambda *_: None
+    )
     metrics = experiment.evaluate(run, tmp_path, log=lambda *_: None)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert len(saved["anytime_accuracy"]) == 4 and len(saved["dynamic"]) == 39
@@ -41,9 +50,13 @@ def test_evaluate_writes_metrics_and_plots(tmp_path):
 
 
 def test_resume_refuses_a_different_schedule(tmp_path):
-    experiment.train(RunConfig(**SMALL, epochs=2), tmp_path, progress=False, stop_after=1, log=lambda *_: None)
+    experiment.train(
+        RunConfig(**SMALL, epochs=2), tmp_path, progress=False, stop_after=1, log=lambda *_: None
+    )
     with pytest.raises(ValueError, match="configured for 2 epochs"):
-        experiment.train(RunConfig(**SMALL, epochs=3), tmp_path, resume=True, progress=False, log=lambda *_: None)
+        experiment.train(
+            RunConfig(**SMALL, epochs=3), tmp_path, resume=True, progress=False, log=lambda *_: None
+        )
 
 
 def test_a_run_is_never_overwritten_silently(tmp_path):
@@ -70,29 +83,43 @@ def test_checkpoint_write_is_atomic(tmp_path):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--arch", "resnet"], "unknown architecture"),
-    (["--data", "synthetic", "--epochs", "0"], "epochs must be at least 1"),
-    (["--data", "cifar10", "--data-root", "{broken}"], "data_batch_1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--arch", "resnet"], "unknown architecture"),
+        (["--data", "synthetic", "--epochs", "0"], "epochs must be at least 1"),
+        (["--data", "cifar10", "--data-root", "{broken}"], "data_batch_1"),
+    ],
+)
 def test_cli_errors_are_clear(tmp_path, args, message):
-    broken = tmp_path / "data" / "cifar-10-batches-py"  # an incomplete, corrupted copy: reported, never downloaded over
+    broken = (
+        tmp_path / "data" / "cifar-10-batches-py"
+    )  # an incomplete, corrupted copy: reported, never downloaded over
     broken.mkdir(parents=True)
     (broken / "data_batch_1").write_bytes(b"garbage")
     args = [a.replace("{broken}", str(broken.parent)) for a in args]
-    result = subprocess.run([sys.executable, "-m", "tinyexit", "train", "--out", str(tmp_path / "r"), *args],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tinyexit", "train", "--out", str(tmp_path / "r"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_eval_of_a_missing_checkpoint(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tinyexit", "eval", "--checkpoint", str(tmp_path / "none.pkl")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "tinyexit", "eval", "--checkpoint", str(tmp_path / "none.pkl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "no checkpoint" in result.stderr
 
 
-@pytest.mark.parametrize("field, value", [("weighting", "uniform"), ("meta_objective", "full"),
-                                          ("wpn_input", "logits")])
+@pytest.mark.parametrize(
+    "field, value", [("weighting", "uniform"), ("meta_objective", "full"), ("wpn_input", "logits")]
+)
 def test_validate_names_a_bad_l2w_choice(field, value):
     with pytest.raises(ValueError, match=f"unknown {field} '{value}'"):
         RunConfig(**{field: value}).validate()
@@ -105,8 +132,13 @@ def test_cli_offers_the_library_choices():
     cli._train_parser(parser.add_subparsers())
     train = parser._subparsers._group_actions[0].choices["train"]
     choices = {a.dest: tuple(a.choices) for a in train._actions if a.choices}
-    assert choices == {"data": experiment.DATASETS, "method": experiment.METHODS, "wpn_input": l2w.WPN_INPUTS,
-                       "weighting": l2w.WEIGHTINGS, "meta_objective": l2w.META_OBJECTIVES}
+    assert choices == {
+        "data": experiment.DATASETS,
+        "method": experiment.METHODS,
+        "wpn_input": l2w.WPN_INPUTS,
+        "weighting": l2w.WEIGHTINGS,
+        "meta_objective": l2w.META_OBJECTIVES,
+    }
 
 
 def test_cli_names_its_own_flags_for_an_existing_run(tmp_path):
@@ -114,6 +146,7 @@ def test_cli_names_its_own_flags_for_an_existing_run(tmp_path):
     command = [sys.executable, "-m", "tinyexit", "train", "--data", "synthetic", "--out", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "add --resume" in result.stderr and "resume=True" not in result.stderr
-    result = subprocess.run([*command[:-1], str(tmp_path / "empty"), "--resume"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [*command[:-1], str(tmp_path / "empty"), "--resume"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "--resume: no checkpoint.pkl" in result.stderr

@@ -1,5 +1,6 @@
 """bench/gpu_check.py: it refuses loudly without a GPU, its CPU-side sections run and pass here,
 and a failing section is reported as FAIL while the others still run."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,9 @@ import gpu_check  # noqa: E402
 
 @pytest.mark.skipif(cupy_available(), reason="the refusal needs a machine without a usable GPU")
 def test_refuses_without_a_gpu():
-    out = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py")], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_check.py")], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2
     assert "no usable GPU" in out.stderr and "--cpu-parts" in out.stderr
     assert "| section |" not in out.stdout
@@ -56,15 +58,22 @@ def test_a_failing_section_is_reported_and_the_run_goes_on(monkeypatch, capsys):
     monkeypatch.setattr(gpu_check, "_kernel_agreement", broken)
     assert gpu_check.main(["--cpu-parts"]) == 1
     captured = capsys.readouterr()
-    assert "| kernels | cpu kernels vs NumPy reference | FAIL | RuntimeError: deliberately broken |" in captured.out
+    assert (
+        "| kernels | cpu kernels vs NumPy reference | FAIL | RuntimeError: deliberately broken |"
+        in captured.out
+    )
     assert "| kernels | gradgradcheck batch_norm (training) | ok | float64 |" in captured.out
     assert "1 of 13 rows FAILED" in captured.err
 
 
 @pytest.mark.slow
 def test_cpu_parts_script_exits_zero():
-    out = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_check.py"), "--cpu-parts"],
-                         capture_output=True, text=True, timeout=1800)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "gpu_check.py"), "--cpu-parts"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "FAIL" not in out.stdout and "| projection | ranet" not in out.stdout
     assert out.stdout.count(" | ok | ") == 24

@@ -1,5 +1,6 @@
 """Raw-array convolution kernels: the CPU (Numba) and GPU (array-module, run here with NumPy)
 backends against the NumPy reference, the adjoint identities, and PyTorch where it imports."""
+
 import numba
 import numpy as np
 import pytest

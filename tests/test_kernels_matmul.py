@@ -2,6 +2,7 @@
 
 The ``gpu`` module is written for any array module, so it runs here on NumPy arrays.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -10,10 +11,17 @@ import numpy as np
 import pytest
 
 from tinyexit.backend import cpu, gpu, reference
+
 cpu_matmul_module = importlib.import_module("tinyexit.backend.cpu.matmul")
 
-CASES = [((64, 128), (128, 100)), ((3, 5, 7), (7, 2)), ((2, 1, 4, 3), (5, 3, 6)), ((1, 1), (1, 1)),
-         ((4, 9), (2, 9, 1)), ((2, 3, 0), (2, 0, 4))]
+CASES = [
+    ((64, 128), (128, 100)),
+    ((3, 5, 7), (7, 2)),
+    ((2, 1, 4, 3), (5, 3, 6)),
+    ((1, 1), (1, 1)),
+    ((4, 9), (2, 9, 1)),
+    ((2, 3, 0), (2, 0, 4)),
+]
 
 
 @pytest.mark.parametrize("kernel", [cpu.matmul, gpu.matmul], ids=["cpu", "gpu-numpy"])

@@ -3,6 +3,7 @@ identities, max-pool index rules, errors, and (where torch imports) PyTorch's va
 
 The ``gpu`` modules are written with the array-module idiom, so they run here on NumPy arrays.
 """
+
 from __future__ import annotations
 
 import numpy as np

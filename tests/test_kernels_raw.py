@@ -4,6 +4,7 @@ emulators of every kernel, against the reference; compiled and run on the GPU wh
 The emulators (``raw_kernel_emulator``) replace ``raw_launch.launch``, so everything else in the
 raw modules (argument checks, buffers, host tables, the cuBLAS products) runs as on the GPU.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,19 +14,21 @@ from test_kernels_conv import BLOCK_CASES, CASES
 from test_kernels_pool_resize import POOL_CASES, RESIZE_CASES
 
 from tinyexit import backend
-from tinyexit.backend import cupy_available
+from tinyexit.backend import cupy_available, geometry
 from tinyexit.backend import gpu as gpu_kernels
 from tinyexit.backend.gpu import raw_conv, raw_launch, raw_pool, raw_resize
-from tinyexit.backend import geometry
 from tinyexit.backend.reference import conv as ref_conv
 from tinyexit.backend.reference import pool as ref_pool
 from tinyexit.backend.reference import resize as ref_resize
 
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 DTYPES = [np.float64, np.float32]
-SOURCES = {raw_conv: ("im2col", "col2im"),
-           raw_pool: ("avg_pool", "avg_pool_adjoint", "max_pool", "max_pool_scatter", "max_pool_gather"),
-           raw_resize: ("resize", "resize_adjoint")}
+SOURCES = {
+    raw_conv: ("im2col", "col2im"),
+    raw_pool: ("avg_pool", "avg_pool_adjoint", "max_pool", "max_pool_scatter", "max_pool_gather"),
+    raw_resize: ("resize", "resize_adjoint"),
+}
+
 
 def needs_gpu(test):
     """Mark ``test`` as a GPU test, skipped cleanly without CuPy and a CUDA device."""
@@ -56,10 +59,14 @@ def _check_conv(mod, case, dtype, to=np.asarray, back=np.asarray):
     ho, wo = geometry.conv_geometry((n, c, h, w), (o, c) + khw, stride, padding)[2]
     x, wt, gy = _rand((n, c, h, w), dtype, 0), _rand((o, c) + khw, dtype, 1), _rand((n, o, ho, wo), dtype, 2)
     _same(back(mod.conv2d(to(x), to(wt), stride, padding)), ref_conv.conv2d(x, wt, stride, padding))
-    _same(back(mod.conv2d_input_grad(to(gy), to(wt), (h, w), stride, padding)),
-          ref_conv.conv2d_input_grad(gy, wt, (h, w), stride, padding))
-    _same(back(mod.conv2d_weight_grad(to(x), to(gy), khw, stride, padding)),
-          ref_conv.conv2d_weight_grad(x, gy, khw, stride, padding))
+    _same(
+        back(mod.conv2d_input_grad(to(gy), to(wt), (h, w), stride, padding)),
+        ref_conv.conv2d_input_grad(gy, wt, (h, w), stride, padding),
+    )
+    _same(
+        back(mod.conv2d_weight_grad(to(x), to(gy), khw, stride, padding)),
+        ref_conv.conv2d_weight_grad(x, gy, khw, stride, padding),
+    )
 
 
 def _check_pool(mod, case, dtype, x, to=np.asarray, back=np.asarray):
@@ -81,8 +88,10 @@ def _check_resize(mod, hw, size, align, dtype, to=np.asarray, back=np.asarray):
     y_ref = ref_resize.interpolate_bilinear(x, size, align)
     gy = _rand(y_ref.shape, dtype, 1)
     _same(back(mod.interpolate_bilinear(to(x), size, align)), y_ref)
-    _same(back(mod.interpolate_bilinear_adjoint(to(gy), hw, align)),
-          ref_resize.interpolate_bilinear_adjoint(gy, hw, align))
+    _same(
+        back(mod.interpolate_bilinear_adjoint(to(gy), hw, align)),
+        ref_resize.interpolate_bilinear_adjoint(gy, hw, align),
+    )
 
 
 def _pool_inputs(dtype):

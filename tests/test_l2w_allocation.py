@@ -1,4 +1,5 @@
 """Meta-data allocation (Sec. 3.2): counts, exclusivity, order; q < 1, q = 1, q > 1; tiny batches."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,9 +33,13 @@ def test_shares():
 
 
 def test_each_exit_takes_its_most_confident_free_samples_in_order():
-    conf = np.array([[0.9, 0.1, 0.8, 0.7, 0.2, 0.3],     # exit 1
-                     [0.95, 0.9, 0.1, 0.85, 0.3, 0.2],   # exit 2
-                     [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])    # exit 3
+    conf = np.array(
+        [
+            [0.9, 0.1, 0.8, 0.7, 0.2, 0.3],  # exit 1
+            [0.95, 0.9, 0.1, 0.85, 0.3, 0.2],  # exit 2
+            [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+        ]
+    )  # exit 3
     subsets = allocate(conf, 1.0)  # n_k = floor(6/3) = 2 each
     np.testing.assert_array_equal(subsets[0], [0, 2])  # exit 1's two most confident
     np.testing.assert_array_equal(subsets[1], [1, 3])  # exit 2: 0 is taken, so 1 (0.9) then 3 (0.85)

@@ -1,5 +1,6 @@
 """The L2W step: the meta-gradient against finite differences, a full step against a NumPy derivation,
 batch-norm statistics, the WPN and the ablations."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,11 +54,17 @@ def test_meta_gradient_matches_finite_differences():
     trainer.optimizer.step()
     logits = model(x_tr)
     losses, conf = exit_losses(logits, y_tr), exit_confidences(logits)
-    assert te.gradcheck(lambda *phi: trainer.meta_loss(losses, conf, x_me, y_me)[0],
-                        list(wpn.parameters()), eps=1e-6, atol=1e-8, rtol=1e-4)
+    assert te.gradcheck(
+        lambda *phi: trainer.meta_loss(losses, conf, x_me, y_me)[0],
+        list(wpn.parameters()),
+        eps=1e-6,
+        atol=1e-8,
+        rtol=1e-4,
+    )
 
 
 # --- a full step derived by hand in NumPy ---------------------------------------------------------
+
 
 class LinearTwoExit(nn.Module):
     def __init__(self, d, c):
@@ -124,7 +131,7 @@ class _HandL2W:
         free, subsets = np.ones(len(ym), bool), []
         for k in range(k_exits - 1):
             order = np.argsort(-conf[k], kind="stable")
-            chosen = order[free[order]][:int(np.floor(len(ym) * shares[k] + 1e-9))]
+            chosen = order[free[order]][: int(np.floor(len(ym) * shares[k] + 1e-9))]
             free[chosen] = False
             subsets.append(chosen)
         subsets.append(np.flatnonzero(free))
@@ -134,12 +141,19 @@ class _HandL2W:
         grads = [gp + self.wd * p for gp, p in zip(self.wpn_backward(a, cache), self.phi)]
         # Eq. 8: Adam
         self.t += 1
-        self.m = [0.1 * gp for gp in grads] if self.m is None else [0.9 * m + 0.1 * gp for m, gp in zip(self.m, grads)]
-        self.v = ([0.001 * gp * gp for gp in grads] if self.v is None
-                  else [0.999 * v + 0.001 * gp * gp for v, gp in zip(self.v, grads)])
+        self.m = (
+            [0.1 * gp for gp in grads]
+            if self.m is None
+            else [0.9 * m + 0.1 * gp for m, gp in zip(self.m, grads)]
+        )
+        self.v = (
+            [0.001 * gp * gp for gp in grads]
+            if self.v is None
+            else [0.999 * v + 0.001 * gp * gp for v, gp in zip(self.v, grads)]
+        )
         for i in range(4):
-            denom = np.sqrt(self.v[i]) / np.sqrt(1 - 0.999 ** self.t) + 1e-8
-            self.phi[i] = self.phi[i] - self.wlr / (1 - 0.9 ** self.t) * self.m[i] / denom
+            denom = np.sqrt(self.v[i]) / np.sqrt(1 - 0.999**self.t) + 1e-8
+            self.phi[i] = self.phi[i] - self.wlr / (1 - 0.9**self.t) * self.m[i] / denom
         # Eq. 9: SGD with momentum on the loss weighted by the updated WPN
         w_new, _ = self.wpn(L)
         g = [(w_new[:, k, None] * ds[k]).T @ xt / b for k in range(k_exits)]
@@ -153,16 +167,28 @@ def test_full_step_matches_a_hand_derivation():
     d, c, n = 5, 3, 16
     model = LinearTwoExit(d, c)
     wpn = WeightPredictionNet(2, hidden=4).double()
-    trainer = L2WTrainer(model, wpn, te.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3),
-                         te.optim.Adam(wpn.parameters(), lr=1e-2, weight_decay=1e-3), q=0.75)
-    hand = _HandL2W([model.exit1.weight.numpy(), model.exit2.weight.numpy()],
-                    [p.numpy() for p in wpn.parameters()], lr=0.5, wlr=1e-2, wd=1e-3, delta=0.8, q=0.75)
+    trainer = L2WTrainer(
+        model,
+        wpn,
+        te.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3),
+        te.optim.Adam(wpn.parameters(), lr=1e-2, weight_decay=1e-3),
+        q=0.75,
+    )
+    hand = _HandL2W(
+        [model.exit1.weight.numpy(), model.exit2.weight.numpy()],
+        [p.numpy() for p in wpn.parameters()],
+        lr=0.5,
+        wlr=1e-2,
+        wd=1e-3,
+        delta=0.8,
+        q=0.75,
+    )
     rng = np.random.default_rng(0)
     for _ in range(2):  # two loaded batches: four half-steps, momentum and Adam state carried over
         x, y = rng.standard_normal((n, d)), rng.integers(0, c, n)
         out = trainer.step(x, y)
-        hand.half_step(x[:n // 2], y[:n // 2], x[n // 2:], y[n // 2:])
-        hand.half_step(x[n // 2:], y[n // 2:], x[:n // 2], y[:n // 2])
+        hand.half_step(x[: n // 2], y[: n // 2], x[n // 2 :], y[n // 2 :])
+        hand.half_step(x[n // 2 :], y[n // 2 :], x[: n // 2], y[: n // 2])
     np.testing.assert_allclose(model.exit1.weight.numpy(), hand.ws[0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(model.exit2.weight.numpy(), hand.ws[1], rtol=1e-10, atol=1e-12)
     for p, expected in zip(wpn.parameters(), hand.phi):
@@ -233,7 +259,9 @@ def test_ablations_run_and_leave_the_wpn_alone(weighting):
 
 def test_vanilla_objective_uses_every_meta_sample_at_every_exit():
     te.manual_seed(0)
-    trainer = _trainer(LinearTwoExit(4, 3), WeightPredictionNet(2, hidden=4).double(), meta_objective="vanilla")
+    trainer = _trainer(
+        LinearTwoExit(4, 3), WeightPredictionNet(2, hidden=4).double(), meta_objective="vanilla"
+    )
     out = trainer.step(np.random.default_rng(0).standard_normal((10, 4)), np.arange(10) % 3)
     assert out["allocation"] == [10, 10] and out["meta_loss"] is not None
 

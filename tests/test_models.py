@@ -1,4 +1,5 @@
 """MSDNet and RANet: the paper's configurations, their per-exit counts, presets, traps and gradients."""
+
 from __future__ import annotations
 
 import math
@@ -12,20 +13,47 @@ from tinyexit.models.ranet import FusionBlock
 
 F = te.nn.functional
 
-# The paper's CIFAR-100 configurations (docs/design-choices.md, "Models"): Mul-Adds (M), params (M) per exit, and the params tolerance
+# The paper's CIFAR-100 configurations (docs/design-choices.md, "Models"): Mul-Adds (M), params (M) per
+# exit, and the params tolerance
 TABLE = {
     "msdnet5": ([6.86, 14.35, 27.54, 41.71, 58.48], [0.30, 0.65, 1.02, 1.49, 2.08], 0.01),
-    "msdnet7": ([6.86, 14.35, 27.29, 48.45, 76.43, 108.9, 137.3], [0.30, 0.65, 1.11, 1.73, 2.38, 3.05, 4.00], 0.01),
+    "msdnet7": (
+        [6.86, 14.35, 27.29, 48.45, 76.43, 108.9, 137.3],
+        [0.30, 0.65, 1.11, 1.73, 2.38, 3.05, 4.00],
+        0.01,
+    ),
     "ranet6": ([8.37, 21.79, 32.88, 41.57, 53.28, 58.99], [0.36, 0.90, 1.30, 1.80, 2.19, 2.62], 0.01),
 }
 MUL_ADDS_RTOL = {"msdnet5": 0.005, "msdnet7": 0.01, "ranet6": 0.005}
 SMALL = [name for name in list_presets() if name not in TABLE]
 
-TINY_MSDNET = dict(n_blocks=2, step_mode="lin_grow", step=1, base=1, n_channels=2, growth_rate=2,
-                   gr_factor=[1, 2, 4], bn_factor=[1, 2, 4], prune="max", reduction=0.5, head_channels=4)
-TINY_RANET = dict(n_blocks=1, block_step=1, step=1, step_mode="even", n_channels=2, growth_rate=4,
-                  scale_list=[1, 2, 3], gr_factor=[2, 1, 1], bn_factor=[2, 1, 1], compress_factor=0.25,
-                  reduction=0.5, head_channels=4)
+TINY_MSDNET = dict(
+    n_blocks=2,
+    step_mode="lin_grow",
+    step=1,
+    base=1,
+    n_channels=2,
+    growth_rate=2,
+    gr_factor=[1, 2, 4],
+    bn_factor=[1, 2, 4],
+    prune="max",
+    reduction=0.5,
+    head_channels=4,
+)
+TINY_RANET = dict(
+    n_blocks=1,
+    block_step=1,
+    step=1,
+    step_mode="even",
+    n_channels=2,
+    growth_rate=4,
+    scale_list=[1, 2, 3],
+    gr_factor=[2, 1, 1],
+    bn_factor=[2, 1, 1],
+    compress_factor=0.25,
+    reduction=0.5,
+    head_channels=4,
+)
 
 
 def _images(n: int, dtype=np.float32, seed: int = 0) -> te.Tensor:
@@ -99,12 +127,20 @@ def test_overrides_and_string_factors():
 
 def test_parameter_names_follow_the_reference_code():
     names = {n for n, _ in create("msdnet5").named_parameters()}
-    assert {"blocks.0.0.layers.0.net.0.weight", "blocks.0.1.layers.1.conv_down.net.3.weight",
-            "classifier.4.m.1.net.1.bias", "classifier.4.linear.weight"} <= names
+    assert {
+        "blocks.0.0.layers.0.net.0.weight",
+        "blocks.0.1.layers.1.conv_down.net.3.weight",
+        "classifier.4.m.1.net.1.bias",
+        "classifier.4.linear.weight",
+    } <= names
     names = {n for n, _ in create("ranet6").named_parameters()}
-    assert {"FirstLayer.layers.2.net.0.weight", "scale_flows.1.0.layers.1.conv_up.net.0.weight",
-            "scale_flows.2.3.conv_last.net.0.weight", "scale_flows.2.5.layers.11.conv_normal.net.3.weight",
-            "classifier.5.linear.bias"} <= names
+    assert {
+        "FirstLayer.layers.2.net.0.weight",
+        "scale_flows.1.0.layers.1.conv_up.net.0.weight",
+        "scale_flows.2.3.conv_last.net.0.weight",
+        "scale_flows.2.5.layers.11.conv_normal.net.3.weight",
+        "classifier.5.linear.bias",
+    } <= names
 
 
 def test_initialisation_follows_the_reference():
@@ -182,8 +218,14 @@ def test_counting_leaves_the_model_unchanged():
 
 
 def test_count_rules_for_single_layers():
-    model = te.nn.Sequential(te.nn.Conv2d(3, 4, 3, 2, 1, bias=False), te.nn.BatchNorm2d(4), te.nn.ReLU(),
-                             te.nn.AvgPool2d(2), te.nn.Flatten(), te.nn.Linear(256, 5))
+    model = te.nn.Sequential(
+        te.nn.Conv2d(3, 4, 3, 2, 1, bias=False),
+        te.nn.BatchNorm2d(4),
+        te.nn.ReLU(),
+        te.nn.AvgPool2d(2),
+        te.nn.Flatten(),
+        te.nn.Linear(256, 5),
+    )
     counts = count_ops(model)
     conv, relu, pool, linear = 3 * 4 * 9 * 16 * 16, 4 * 16 * 16, 4 * 8 * 8 * 4, 256 * 5 + 5
     assert counts.mul_adds == [conv + relu + pool + linear]
@@ -197,16 +239,34 @@ def _as_function_of(model, names, x):
 
     def fn(*values):
         return tuple(te.nn.functional_call(model, dict(zip(names, values)), x))
+
     return fn, inputs
 
 
-@pytest.mark.parametrize("arch,kwargs,names", [
-    (MSDNet, TINY_MSDNET, ["blocks.0.0.layers.1.net.1.weight", "blocks.1.0.layers.0.conv_down.net.0.weight",
-                           "blocks.0.1.layers.1.conv_down.net.3.weight"]),
-    (RANet, TINY_RANET, ["FirstLayer.layers.1.net.1.weight", "scale_flows.1.0.layers.0.conv_up.net.0.weight",
-                         "scale_flows.2.0.layers.0.conv_normal.net.3.weight",
-                         "scale_flows.2.1.conv_last.net.1.weight"]),
-])
+@pytest.mark.parametrize(
+    "arch,kwargs,names",
+    [
+        (
+            MSDNet,
+            TINY_MSDNET,
+            [
+                "blocks.0.0.layers.1.net.1.weight",
+                "blocks.1.0.layers.0.conv_down.net.0.weight",
+                "blocks.0.1.layers.1.conv_down.net.3.weight",
+            ],
+        ),
+        (
+            RANet,
+            TINY_RANET,
+            [
+                "FirstLayer.layers.1.net.1.weight",
+                "scale_flows.1.0.layers.0.conv_up.net.0.weight",
+                "scale_flows.2.0.layers.0.conv_normal.net.3.weight",
+                "scale_flows.2.1.conv_last.net.1.weight",
+            ],
+        ),
+    ],
+)
 def test_gradcheck_through_the_network(arch, kwargs, names):
     te.manual_seed(1)
     model = arch(3, **kwargs).double()  # train mode: batch norm uses batch statistics, as in L2W
@@ -214,10 +274,13 @@ def test_gradcheck_through_the_network(arch, kwargs, names):
     assert te.gradcheck(fn, inputs, eps=1e-7, atol=1e-6, rtol=1e-4)  # small eps: fewer ReLU kinks crossed
 
 
-@pytest.mark.parametrize("arch,kwargs,name", [
-    (MSDNet, TINY_MSDNET, "blocks.1.0.layers.0.conv_down.net.1.weight"),
-    (RANet, TINY_RANET, "scale_flows.1.0.layers.0.conv_up.net.1.weight"),
-])
+@pytest.mark.parametrize(
+    "arch,kwargs,name",
+    [
+        (MSDNet, TINY_MSDNET, "blocks.1.0.layers.0.conv_down.net.1.weight"),
+        (RANet, TINY_RANET, "scale_flows.1.0.layers.0.conv_up.net.1.weight"),
+    ],
+)
 def test_gradgradcheck_through_the_network(arch, kwargs, name):
     te.manual_seed(2)  # second order, as the meta-gradient of L2W needs
     model = arch(3, **kwargs).double()

@@ -1,4 +1,5 @@
 """Module registration, naming, state dicts, modes, conversion and functional_call."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,16 +10,29 @@ from tinyexit import nn
 
 
 def _net():
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4 * 2 * 2, 2))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 2),
+    )
 
 
 def test_names_follow_pytorch():
     net = _net()
     assert [n for n, _ in net.named_parameters()] == ["0.weight", "1.weight", "1.bias", "5.weight", "5.bias"]
     assert [n for n, _ in net.named_buffers()] == ["1.running_mean", "1.running_var"]
-    assert list(net.state_dict()) == ["0.weight", "1.weight", "1.bias", "5.weight", "5.bias",
-                                      "1.running_mean", "1.running_var"]
+    assert list(net.state_dict()) == [
+        "0.weight",
+        "1.weight",
+        "1.bias",
+        "5.weight",
+        "5.bias",
+        "1.running_mean",
+        "1.running_var",
+    ]
 
 
 def test_state_dict_round_trip_and_errors():

@@ -1,4 +1,5 @@
 """The comparison command (bench/reproduce.py) end to end in its quick mode, and the aggregation it uses."""
+
 from __future__ import annotations
 
 import json
@@ -8,18 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, SHARED_DATA
 
 from tinyexit import experiment
 from tinyexit.evaluate import common_budgets, interpolate_curve, paired_differences
 from tinyexit.experiment import RunConfig
 
-from conftest import REPO, SHARED_DATA
-
 sys.path.insert(0, str(REPO / "bench"))
 import comparison  # noqa: E402  (bench/comparison.py, the pieces of the command)
 
 COMMAND = [sys.executable, str(REPO / "bench" / "reproduce.py")]
-TINY = dict(arch="msdnet4_tiny", data="synthetic", train_subset=32, val_size=16, test_subset=32, batch_size=16)
+TINY = dict(
+    arch="msdnet4_tiny", data="synthetic", train_subset=32, val_size=16, test_subset=32, batch_size=16
+)
 
 
 def _point(mul_adds: float, accuracy: float) -> dict:
@@ -43,10 +45,16 @@ def test_common_budgets_cover_every_curve():
     assert common_budgets([a, [_point(6.0, 0), _point(7.0, 0)]]).size == 0
 
 
-def _fake_run(seed: int, anytime: list[float], curve: list[tuple[float, float]], seconds: list[float]) -> dict:
-    return {"config": {"arch": "x", "epochs": len(seconds), "seed": seed}, "anytime_accuracy": anytime,
-            "dynamic": [_point(m, a) for m, a in curve], "history": [{"seconds": s} for s in seconds],
-            "mul_adds": [1.0, 3.0]}
+def _fake_run(
+    seed: int, anytime: list[float], curve: list[tuple[float, float]], seconds: list[float]
+) -> dict:
+    return {
+        "config": {"arch": "x", "epochs": len(seconds), "seed": seed},
+        "anytime_accuracy": anytime,
+        "dynamic": [_point(m, a) for m, a in curve],
+        "history": [{"seconds": s} for s in seconds],
+        "mul_adds": [1.0, 3.0],
+    }
 
 
 def test_paired_differences_average_each_seed_over_the_budgets_where_both_are_defined():
@@ -58,8 +66,10 @@ def test_paired_differences_average_each_seed_over_the_budgets_where_both_are_de
 
 
 def test_aggregate_runs_is_numpy_mean_and_std_over_seeds():
-    runs = [_fake_run(0, [50.0, 60.0], [(1.0, 50.0), (3.0, 60.0)], [10.0, 12.0]),
-            _fake_run(1, [54.0, 61.0], [(1.5, 56.0), (2.5, 58.0)], [14.0, 14.0])]
+    runs = [
+        _fake_run(0, [50.0, 60.0], [(1.0, 50.0), (3.0, 60.0)], [10.0, 12.0]),
+        _fake_run(1, [54.0, 61.0], [(1.5, 56.0), (2.5, 58.0)], [14.0, 14.0]),
+    ]
     budgets = [1.5, 2.0, 2.5]
     agg = comparison.aggregate_runs(runs, budgets)
     assert agg["seeds"] == [0, 1] and agg["n_seeds"] == 2 and agg["config"] == {"arch": "x", "epochs": 2}
@@ -78,8 +88,11 @@ def test_aggregate_runs_is_numpy_mean_and_std_over_seeds():
 def test_run_config_of_each_method():
     setting, base = comparison.Setting("msdnet4_tiny", "synthetic"), dict(epochs=1, train_subset=32)
     cfgs = {m: comparison.run_config(setting, m, 3, base) for m in comparison.METHODS}
-    assert [(c.method, c.weighting, c.seed) for c in cfgs.values()] == [("baseline", "wpn", 3), ("l2w", "wpn", 3),
-                                                                       ("l2w", "frozen", 3)]
+    assert [(c.method, c.weighting, c.seed) for c in cfgs.values()] == [
+        ("baseline", "wpn", 3),
+        ("l2w", "wpn", 3),
+        ("l2w", "frozen", 3),
+    ]
     with pytest.raises(ValueError, match="unknown method 'meta'; choose from baseline, l2w, frozen"):
         comparison.run_config(setting, "meta", 0, base)
 
@@ -90,7 +103,9 @@ def test_ensure_run_resumes_an_unfinished_run_and_refuses_another(tmp_path):
     lines = []
     metrics = comparison.ensure_run(cfg, tmp_path, log=lines.append)
     assert metrics["epochs_trained"] == 2 and any(line.startswith("resumed") for line in lines)
-    assert comparison.ensure_run(cfg, tmp_path, log=lines.append) == json.loads((tmp_path / "metrics.json").read_text())
+    assert comparison.ensure_run(cfg, tmp_path, log=lines.append) == json.loads(
+        (tmp_path / "metrics.json").read_text()
+    )
     assert lines[-1].startswith("reusing the finished run")
     before = (tmp_path / "checkpoint.pkl").read_bytes()
     with pytest.raises(FileExistsError, match="holds another run .*lr=0.1 there, 0.2 requested"):
@@ -110,14 +125,16 @@ def _interp_reference(curve: list[dict], budgets: np.ndarray) -> np.ndarray:
 def _check_summary(out: Path, seeds: list[int]) -> dict:
     """Structure and values of the summary: every figure recomputed with NumPy from the runs' metrics."""
     summary = json.loads((out / "metrics.json").read_text())
-    for key, entry in summary["settings"].items():
+    for entry in summary["settings"].values():
         assert set(entry["methods"]) == {"baseline", "l2w", "frozen"}
         budgets = np.array(entry["budgets"])
         assert len(budgets) == 20 and (np.diff(budgets) > 0).all()
         for method, agg in entry["methods"].items():
             runs = [json.loads((out / d / "metrics.json").read_text()) for d in entry["runs"][method]]
             assert agg["seeds"] == seeds and agg["n_seeds"] == len(seeds)
-            assert {k: agg["config"][k] for k in comparison.METHOD_CONFIGS[method]} == comparison.METHOD_CONFIGS[method]
+            assert {
+                k: agg["config"][k] for k in comparison.METHOD_CONFIGS[method]
+            } == comparison.METHOD_CONFIGS[method]
             assert agg["config"]["weighting"] == ("frozen" if method == "frozen" else "wpn")
             assert agg["config"]["arch"] == entry["arch"]
             assert agg["config"]["long_tail"] == entry["long_tail"] and "seed" not in agg["config"]
@@ -137,30 +154,48 @@ def _check_summary(out: Path, seeds: list[int]) -> dict:
 
 def test_quick_mode_end_to_end(tmp_path):
     out = tmp_path / "out"
-    first = subprocess.run([*COMMAND, "--quick", "--data", "synthetic", "--out", str(out)], capture_output=True,
-                           text=True, timeout=300, check=True).stdout
+    first = subprocess.run(
+        [*COMMAND, "--quick", "--data", "synthetic", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     summary = _check_summary(out, seeds=[0, 1])
     assert list(summary["settings"]) == ["synthetic/msdnet4_tiny", "synthetic-lt100/msdnet4_tiny"]
     assert summary["settings"]["synthetic-lt100/msdnet4_tiny"]["long_tail"] == 100
     assert summary["options"]["quick"] and summary["options"]["epochs"] == 1
     assert "| L2W top-1 (%) |" in first and "| frozen WPN top-1 (%) |" in first
-    assert "| expected Mul-Adds (M) | baseline top-1 (%) | L2W top-1 (%) | frozen WPN top-1 (%) | L2W − baseline " \
-           "| L2W − frozen WPN |" in first
+    assert (
+        "| expected Mul-Adds (M) | baseline top-1 (%) | L2W top-1 (%) | frozen WPN top-1 (%) | L2W − baseline "
+        "| L2W − frozen WPN |" in first
+    )
     assert (out / "summary.md").read_text() in first
     for entry in summary["settings"].values():  # paired gains: per seed, mean over the budgets
         at = {m: np.array(agg["accuracy_at_budgets"]["per_run"]) for m, agg in entry["methods"].items()}
         for a, b, name in (("l2w", "baseline", "L2W − baseline"), ("l2w", "frozen", "L2W − frozen WPN")):
             d = (at[a] - at[b]).mean(axis=1)
-            assert (f"{name} seed by seed, mean over the budgets: {d[0]:+.2f} (seed 0), {d[1]:+.2f} (seed 1); "
-                    f"mean {d.mean():+.2f}.") in first
+            assert (
+                f"{name} seed by seed, mean over the budgets: {d[0]:+.2f} (seed 0), {d[1]:+.2f} (seed 1); "
+                f"mean {d.mean():+.2f}."
+            ) in first
 
-    again = subprocess.run([*COMMAND, "--quick", "--data", "synthetic", "--out", str(out)], capture_output=True,
-                           text=True, timeout=300, check=True).stdout
+    again = subprocess.run(
+        [*COMMAND, "--quick", "--data", "synthetic", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     assert again.count("reusing the finished run") == 12 and "epoch 1:" not in again
     assert json.loads((out / "metrics.json").read_text())["settings"] == summary["settings"]
 
-    refused = subprocess.run([*COMMAND, "--quick", "--data", "synthetic", "--epochs", "2", "--out", str(out)],
-                             capture_output=True, text=True, timeout=300)
+    refused = subprocess.run(
+        [*COMMAND, "--quick", "--data", "synthetic", "--epochs", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert refused.returncode == 2 and "holds another run (epochs=1 there, 2 requested)" in refused.stderr
 
 
@@ -168,9 +203,17 @@ def test_quick_mode_end_to_end(tmp_path):
 @pytest.mark.skipif(not (SHARED_DATA / "cifar-10-batches-py").is_dir(), reason="needs the CIFAR-10 copy")
 def test_quick_mode_on_cifar10(tmp_path):
     out = tmp_path / "out"
-    subprocess.run([*COMMAND, "--quick", "--data-root", str(SHARED_DATA), "--out", str(out)], capture_output=True,
-                   text=True, timeout=600, check=True)
+    subprocess.run(
+        [*COMMAND, "--quick", "--data-root", str(SHARED_DATA), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     summary = _check_summary(out, seeds=[0, 1])
     assert list(summary["settings"]) == ["cifar10/msdnet4_tiny", "cifar10-lt100/msdnet4_tiny"]
-    assert summary["settings"]["cifar10/msdnet4_tiny"]["methods"]["l2w"]["images"] == {"train": 160, "val": 16,
-                                                                                       "test": 64}
+    assert summary["settings"]["cifar10/msdnet4_tiny"]["methods"]["l2w"]["images"] == {
+        "train": 160,
+        "val": 16,
+        "test": 64,
+    }

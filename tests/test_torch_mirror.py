@@ -2,15 +2,16 @@
 
 Skipped without PyTorch; the library itself never imports it.
 """
+
 from __future__ import annotations
 
 import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 import tinyexit as te
-from conftest import REPO
 from tinyexit import l2w, models, optim
 from tinyexit.training import BaselineTrainer
 
@@ -37,8 +38,9 @@ def _batch(n: int = 8):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_same_parameter_names_counts_and_forward(arch):
     model, mirror = _pair(arch)
-    assert [(n, p.shape) for n, p in model.named_parameters()] == \
-        [(n, tuple(p.shape)) for n, p in mirror.named_parameters()]
+    assert [(n, p.shape) for n, p in model.named_parameters()] == [
+        (n, tuple(p.shape)) for n, p in mirror.named_parameters()
+    ]
     x, _ = _batch()
     for z, zt in zip(model(te.tensor(x)), mirror(torch.from_numpy(x))):
         np.testing.assert_allclose(zt.detach().numpy(), z.numpy(), rtol=1e-10, atol=1e-10)
@@ -47,13 +49,17 @@ def test_same_parameter_names_counts_and_forward(arch):
 def _assert_same_parameters(model, mirror):
     theirs = dict(mirror.named_parameters())
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(theirs[name].detach().numpy(), p.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(
+            theirs[name].detach().numpy(), p.numpy(), rtol=1e-8, atol=1e-10, err_msg=name
+        )
 
 
 def test_baseline_steps_agree():
     model, mirror = _pair("msdnet4_tiny")
     ours = BaselineTrainer(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4))
-    theirs = tm.BaselineStep(mirror, torch.optim.SGD(mirror.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4))
+    theirs = tm.BaselineStep(
+        mirror, torch.optim.SGD(mirror.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    )
     x, y = _batch()
     for _ in range(2):
         assert ours.step(x, y)["loss"] == pytest.approx(theirs.step(torch.from_numpy(x), torch.from_numpy(y)))
@@ -67,10 +73,18 @@ def test_l2w_steps_agree(arch):
     wpn = l2w.WeightPredictionNet(model.num_exits, hidden=16).double()
     twpn = tm.WeightPredictionNet(wpn.num_exits, hidden=16).double()
     tm.load_from(twpn, wpn)
-    ours = l2w.L2WTrainer(model, wpn, optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
-                          optim.Adam(wpn.parameters(), lr=1e-2, weight_decay=1e-4))
-    theirs = tm.L2WStep(mirror, twpn, torch.optim.SGD(mirror.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
-                        torch.optim.Adam(twpn.parameters(), lr=1e-2, weight_decay=1e-4))
+    ours = l2w.L2WTrainer(
+        model,
+        wpn,
+        optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
+        optim.Adam(wpn.parameters(), lr=1e-2, weight_decay=1e-4),
+    )
+    theirs = tm.L2WStep(
+        mirror,
+        twpn,
+        torch.optim.SGD(mirror.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4),
+        torch.optim.Adam(twpn.parameters(), lr=1e-2, weight_decay=1e-4),
+    )
     x, y = _batch()
     for _ in range(2):
         assert ours.step(x, y)["loss"] == pytest.approx(theirs.step(torch.from_numpy(x), torch.from_numpy(y)))

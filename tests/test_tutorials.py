@@ -5,6 +5,7 @@ Each notebook is executed with nbclient in a fresh ``python3`` kernel whose work
 very interpreter: the test writes a ``python3`` kernelspec pointing at ``sys.executable`` into a
 temporary directory put first on ``JUPYTER_PATH``, and the first cell executed checks it.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ def kernel_env(tmp_path_factory):
     jupyter_dir = tmp_path_factory.mktemp("jupyter")
     kernelspec.write_kernel_spec(jupyter_dir / "kernels" / "python3")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_PATH", os.pathsep.join(filter(None, [str(jupyter_dir), os.environ.get("JUPYTER_PATH")])))
+        mp.setenv(
+            "JUPYTER_PATH", os.pathsep.join(filter(None, [str(jupyter_dir), os.environ.get("JUPYTER_PATH")]))
+        )
         mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         mp.setenv("TINYEXIT_QUICK", "1")
         yield
@@ -41,20 +44,25 @@ def test_notebook_runs(path, kernel_env):
     nbformat = pytest.importorskip("nbformat", reason="running the notebooks needs nbformat")
     nbclient = pytest.importorskip("nbclient", reason="running the notebooks needs nbclient")
     nb = nbformat.read(path, as_version=4)
-    same_python = ("import pathlib, sys\n"
-                   f"assert pathlib.Path(sys.executable).resolve() == pathlib.Path({sys.executable!r}).resolve(), "
-                   "f'the kernel runs {sys.executable}, not the interpreter of the tests'")
+    same_python = (
+        "import pathlib, sys\n"
+        f"assert pathlib.Path(sys.executable).resolve() == pathlib.Path({sys.executable!r}).resolve(), "
+        "f'the kernel runs {sys.executable}, not the interpreter of the tests'"
+    )
     nb.cells.insert(0, nbformat.v4.new_code_cell(same_python))
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT_S,
-                                     resources={"metadata": {"path": str(TUTORIALS)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(TUTORIALS)}}
+    )
     error = None
     try:
         client.execute()
     except nbclient.exceptions.CellExecutionError as err:
         error = err
     if error is not None:
-        pytest.fail(f"{path.name}: a cell raised {error.ename}: {error.evalue}\n{ANSI.sub('', str(error))}",
-                    pytrace=False)
+        pytest.fail(
+            f"{path.name}: a cell raised {error.ename}: {error.evalue}\n{ANSI.sub('', str(error))}",
+            pytrace=False,
+        )
 
 
 def test_notebooks_are_committed_without_outputs():
@@ -62,10 +70,15 @@ def test_notebooks_are_committed_without_outputs():
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text(encoding="utf-8"))
         assert nb["nbformat"] == 4, f"{path.name}: nbformat {nb['nbformat']}, expected 4"
-        dirty = [i for i, cell in enumerate(nb["cells"])
-                 if cell["cell_type"] == "code" and (cell["outputs"] or cell["execution_count"] is not None)]
-        assert not dirty, (f"{path.name}: code cells {dirty} carry outputs or execution counts; clear them with "
-                           f"`jupyter nbconvert --clear-output --inplace tutorials/{path.name}`")
+        dirty = [
+            i
+            for i, cell in enumerate(nb["cells"])
+            if cell["cell_type"] == "code" and (cell["outputs"] or cell["execution_count"] is not None)
+        ]
+        assert not dirty, (
+            f"{path.name}: code cells {dirty} carry outputs or execution counts; clear them with "
+            f"`jupyter nbconvert --clear-output --inplace tutorials/{path.name}`"
+        )
 
 
 def test_notebooks_are_numbered_in_sequence():
@@ -74,4 +87,6 @@ def test_notebooks_are_numbered_in_sequence():
     bad = [n for n in names if not NAME.fullmatch(n)]
     assert not bad, f"notebooks must be named NN_name.ipynb (lower case, underscores): {bad}"
     numbers = [int(n[:2]) for n in names]
-    assert numbers == list(range(1, len(names) + 1)), f"notebooks must be numbered 01, 02, ... without gaps: {names}"
+    assert numbers == list(range(1, len(names) + 1)), (
+        f"notebooks must be numbered 01, 02, ... without gaps: {names}"
+    )

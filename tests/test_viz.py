@@ -1,4 +1,5 @@
 """Drawing autograd graphs: the structure read from a small graph, its DOT text and its matplotlib figure."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -29,8 +30,9 @@ def test_trace_of_a_dot_product():
     assert counts == [2, 2, 1, 0]
     by_label = {label: nid for nid, (label, _) in graph.nodes.items()}
     mul, red = by_label[type(mul_fn).__name__], by_label[type(reduce_fn).__name__]
-    assert sorted(graph.edges) == sorted([(by_label["x"], mul), (by_label["w"], mul), (mul, red),
-                                          (red, by_label["output scalar"])])
+    assert sorted(graph.edges) == sorted(
+        [(by_label["x"], mul), (by_label["w"], mul), (mul, red), (red, by_label["output scalar"])]
+    )
 
 
 def test_a_reused_node_appears_once():
@@ -47,10 +49,10 @@ def test_a_reused_node_appears_once():
 
 def test_the_backward_pass_is_a_graph_only_with_create_graph():
     x = te.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    (g_const,) = te.grad((x ** 3).sum(), x)
+    (g_const,) = te.grad((x**3).sum(), x)
     graph = trace(g_const, {"x": x})
     assert list(graph.nodes.values()) == [("output 3", "output")] and graph.edges == []
-    (g,) = te.grad((x ** 3).sum(), x, create_graph=True)
+    (g,) = te.grad((x**3).sum(), x, create_graph=True)
     graph = trace(g, {"x": x})
     assert graph.count("function") >= 2 and graph.count("leaf") == 1  # the backward's ops, reaching back to x
     assert ("x", "leaf") in graph.nodes.values()

@@ -1,4 +1,5 @@
 """``python -m tinyexit ...``."""
+
 import sys
 
 from .cli import main

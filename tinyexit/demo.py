@@ -6,6 +6,7 @@ is found under the data root (``TINYEXIT_DATA``), else on a small synthetic data
 and prints the accuracy of every exit, a few points of the budgeted-batch curve, and the
 difference between the two methods at every exit with its standard error over the test images.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -25,16 +26,31 @@ def run(epochs: int = 3, n_train: int = 2000, arch: str = "msdnet4_tiny", seed: 
     data = "cifar10" if cifar_available("cifar10") else "synthetic"
     if data == "synthetic":
         print("no CIFAR-10 copy under the data root (set TINYEXIT_DATA to use one): using synthetic images")
-    common = dict(arch=arch, data=data, epochs=epochs, train_subset=n_train, val_size=1000, test_subset=2000,
-                  batch_size=64, lr=0.1, seed=seed, wpn_hidden=100, meta_lr=1e-3)
+    common = dict(
+        arch=arch,
+        data=data,
+        epochs=epochs,
+        train_subset=n_train,
+        val_size=1000,
+        test_subset=2000,
+        batch_size=64,
+        lr=0.1,
+        seed=seed,
+        wpn_hidden=100,
+        meta_lr=1e-3,
+    )
     print(f"tinyexit demo: {arch} on {n_train} {data} training images, {epochs} epochs, baseline vs L2W")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for method in ("baseline", "l2w"):
             start = time.perf_counter()
             print(f"--- {method}")
-            r = experiment.train(RunConfig(**common, method=method), Path(tmp) / method, progress=False,
-                                 log=lambda line: print("  " + line))
+            r = experiment.train(
+                RunConfig(**common, method=method),
+                Path(tmp) / method,
+                progress=False,
+                log=lambda line: print("  " + line),
+            )
             results[method] = experiment.evaluate(r, log=lambda line: print("  " + line))
             images, labels = r.data["test"]
             probs = predict_probs(r.model, images, normalization=r.data["normalization"])
@@ -64,13 +80,18 @@ def _print_comparison(results: dict) -> None:
         print(f"  {method:<21s} " + "  ".join(f"{a:7.1f}" for a in m["anytime_accuracy"]))
     print("\nbudgeted batch: accuracy (%) at expected Mul-Adds (M)")
     for q_index in (0, 9, 19, 38):  # q = 0.05, 0.5, 1.0, 1.95
-        row = "  ".join(f"{method} {m['dynamic'][q_index]['accuracy']:5.1f} @ "
-                        f"{m['dynamic'][q_index]['mul_adds'] / 1e6:.2f}" for method, m in results.items())
+        row = "  ".join(
+            f"{method} {m['dynamic'][q_index]['accuracy']:5.1f} @ "
+            f"{m['dynamic'][q_index]['mul_adds'] / 1e6:.2f}"
+            for method, m in results.items()
+        )
         print(f"  q={results['baseline']['dynamic'][q_index]['q']:<5} {row}")
     n = results["baseline"]["correct"].shape[1]
     print(f"\nL2W - baseline (points, +- standard error, paired over {n} test images)")
     for i in range(k):
         diff, se = paired_difference(results["baseline"]["correct"][i], results["l2w"]["correct"][i])
         print(f"  exit {i + 1}: {diff:+5.1f} +- {se:.1f}")
-    print("\nnote: L2W takes two SGD steps per loaded batch (one per half, as the official code), the baseline"
-          "\none; on a schedule this short that alone helps L2W (docs/algorithm.md, 'Two halves per batch').")
+    print(
+        "\nnote: L2W takes two SGD steps per loaded batch (one per half, as the official code), the baseline"
+        "\none; on a schedule this short that alone helps L2W (docs/algorithm.md, 'Two halves per batch')."
+    )

@@ -2,6 +2,7 @@
 
 Used by ``python -m tinyexit train/eval``, the demo and ``bench/reproduce.py``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,15 @@ import numpy as np
 
 from . import l2w, models, optim, plots
 from .autograd.creation import default_generator, manual_seed
-from .data import (BatchIterator, compute_mean_std, data_root, load_cifar, long_tailed_indices,
-                   synthetic_dataset, train_val_split)
+from .data import (
+    BatchIterator,
+    compute_mean_std,
+    data_root,
+    load_cifar,
+    long_tailed_indices,
+    synthetic_dataset,
+    train_val_split,
+)
 from .data.transforms import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from .evaluate import anytime_accuracy, dynamic_evaluate, predict_probs
 from .training import BaselineTrainer, load_checkpoint, module_state, save_checkpoint, train_epoch
@@ -64,8 +72,11 @@ class RunConfig:
             raise ValueError(f"unknown method {self.method!r}: expected one of {METHODS}")
         if self.arch not in models.PRESETS:
             raise ValueError(f"unknown architecture {self.arch!r}: expected one of {sorted(models.PRESETS)}")
-        for name, allowed in (("weighting", l2w.WEIGHTINGS), ("meta_objective", l2w.META_OBJECTIVES),
-                              ("wpn_input", l2w.WPN_INPUTS)):
+        for name, allowed in (
+            ("weighting", l2w.WEIGHTINGS),
+            ("meta_objective", l2w.META_OBJECTIVES),
+            ("wpn_input", l2w.WPN_INPUTS),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}: expected one of {allowed}")
         for name in ("epochs", "batch_size", "meta_interval", "wpn_hidden"):
@@ -88,7 +99,10 @@ def load_data(cfg: RunConfig) -> dict:
         stats = compute_mean_std(train[0])
     else:
         root = data_root(cfg.data_root)
-        train, test = load_cifar(cfg.data, root=root, train=True), load_cifar(cfg.data, root=root, train=False)
+        train, test = (
+            load_cifar(cfg.data, root=root, train=True),
+            load_cifar(cfg.data, root=root, train=False),
+        )
         num_classes = 10 if cfg.data == "cifar10" else 100
         stats = (CIFAR10_MEAN, CIFAR10_STD) if cfg.data == "cifar10" else (CIFAR100_MEAN, CIFAR100_STD)
     images, labels = train
@@ -98,13 +112,18 @@ def load_data(cfg: RunConfig) -> dict:
     val_size = min(cfg.val_size, len(labels) // 10) if cfg.data != "synthetic" else cfg.val_size
     train_idx, val_idx = train_val_split(len(labels), val_size, seed=cfg.seed)
     if cfg.train_subset:
-        train_idx = train_idx[np.random.default_rng(cfg.seed).permutation(len(train_idx))[:cfg.train_subset]]
+        train_idx = train_idx[np.random.default_rng(cfg.seed).permutation(len(train_idx))[: cfg.train_subset]]
         train_idx.sort()
     test_images, test_labels = test
     if cfg.test_subset:
-        test_images, test_labels = test_images[:cfg.test_subset], test_labels[:cfg.test_subset]
-    return {"train": (images[train_idx], labels[train_idx]), "val": (images[val_idx], labels[val_idx]),
-            "test": (test_images, test_labels), "num_classes": num_classes, "normalization": stats}
+        test_images, test_labels = test_images[: cfg.test_subset], test_labels[: cfg.test_subset]
+    return {
+        "train": (images[train_idx], labels[train_idx]),
+        "val": (images[val_idx], labels[val_idx]),
+        "test": (test_images, test_labels),
+        "num_classes": num_classes,
+        "normalization": stats,
+    }
 
 
 class Run:
@@ -114,21 +133,40 @@ class Run:
         self.cfg, self.data = cfg.validate(), data
         manual_seed(cfg.seed)
         self.model = models.create(cfg.arch, num_classes=data["num_classes"])
-        self.optimizer = optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
+        self.optimizer = optim.SGD(
+            self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
         images, labels = data["train"]
-        self.loader = BatchIterator(images, labels, cfg.batch_size, shuffle=True, augment=cfg.augment,
-                                    normalize=data["normalization"], drop_last=cfg.method == "l2w", seed=cfg.seed)
+        self.loader = BatchIterator(
+            images,
+            labels,
+            cfg.batch_size,
+            shuffle=True,
+            augment=cfg.augment,
+            normalize=data["normalization"],
+            drop_last=cfg.method == "l2w",
+            seed=cfg.seed,
+        )
         scheduled = [self.optimizer]
         self.wpn = self.wpn_optimizer = None
         if cfg.method == "l2w":
-            self.wpn = l2w.WeightPredictionNet(self.model.num_exits, hidden=cfg.wpn_hidden, delta=cfg.delta,
-                                               input=cfg.wpn_input)
-            self.wpn_optimizer = optim.Adam(self.wpn.parameters(), lr=cfg.meta_lr, weight_decay=cfg.meta_weight_decay)
+            self.wpn = l2w.WeightPredictionNet(
+                self.model.num_exits, hidden=cfg.wpn_hidden, delta=cfg.delta, input=cfg.wpn_input
+            )
+            self.wpn_optimizer = optim.Adam(
+                self.wpn.parameters(), lr=cfg.meta_lr, weight_decay=cfg.meta_weight_decay
+            )
             scheduled.append(self.wpn_optimizer)  # the official code anneals the WPN's lr too
-            self.trainer = l2w.L2WTrainer(self.model, self.wpn, self.optimizer, self.wpn_optimizer, q=cfg.q,
-                                          meta_interval=cfg.meta_interval, weighting=cfg.weighting,
-                                          meta_objective=cfg.meta_objective)
+            self.trainer = l2w.L2WTrainer(
+                self.model,
+                self.wpn,
+                self.optimizer,
+                self.wpn_optimizer,
+                q=cfg.q,
+                meta_interval=cfg.meta_interval,
+                weighting=cfg.weighting,
+                meta_objective=cfg.meta_objective,
+            )
         else:
             self.trainer = BaselineTrainer(self.model, self.optimizer)
         self.schedule = optim.CosineAnnealingLR(scheduled, T_max=cfg.epochs * len(self.loader))
@@ -136,12 +174,18 @@ class Run:
 
     def state(self) -> dict:
         """Everything a checkpoint holds: config, epoch, history, model, optimisers, schedule, loader, RNG, WPN."""
-        return {"config": dataclasses.asdict(self.cfg), "epoch": self.epoch, "history": self.history,
-                "model": module_state(self.model), "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict(), "loader": self.loader.state_dict(),
-                "rng": rng_state(default_generator()),
-                "wpn": module_state(self.wpn) if self.wpn is not None else None,
-                "wpn_optimizer": self.wpn_optimizer.state_dict() if self.wpn_optimizer is not None else None}
+        return {
+            "config": dataclasses.asdict(self.cfg),
+            "epoch": self.epoch,
+            "history": self.history,
+            "model": module_state(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "loader": self.loader.state_dict(),
+            "rng": rng_state(default_generator()),
+            "wpn": module_state(self.wpn) if self.wpn is not None else None,
+            "wpn_optimizer": self.wpn_optimizer.state_dict() if self.wpn_optimizer is not None else None,
+        }
 
     def restore(self, state: dict) -> None:
         """Load a state written by ``state`` into this run."""
@@ -156,8 +200,15 @@ class Run:
         self.epoch, self.history = state["epoch"], list(state["history"])
 
 
-def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress: bool = True,
-          max_steps: int | None = None, stop_after: int | None = None, log=print) -> Run:
+def train(
+    cfg: RunConfig | None,
+    out: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    max_steps: int | None = None,
+    stop_after: int | None = None,
+    log=print,
+) -> Run:
     """Train (or resume) a run in ``out``; a checkpoint is written atomically after every epoch.
 
     Args:
@@ -176,16 +227,19 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
     out = Path(out)
     path = out / CHECKPOINT
     if path.exists() and not resume:
-        raise FileExistsError(f"{out} already holds a run ({path}); pass resume=True to continue it, or choose "
-                              f"another folder")
+        raise FileExistsError(
+            f"{out} already holds a run ({path}); pass resume=True to continue it, or choose another folder"
+        )
     if resume and not path.exists():
         raise FileNotFoundError(f"resume=True, but there is no checkpoint at {path}")
     state = load_checkpoint(path) if resume else None
     if state is not None:
         saved = RunConfig(**state["config"])
         if cfg is not None and cfg.epochs != saved.epochs:
-            raise ValueError(f"the run in {out} was configured for {saved.epochs} epochs; resuming continues it "
-                             f"to that (a different count would change its learning-rate schedule)")
+            raise ValueError(
+                f"the run in {out} was configured for {saved.epochs} epochs; resuming continues it "
+                f"to that (a different count would change its learning-rate schedule)"
+            )
         cfg = saved
     cfg.validate()
     out.mkdir(parents=True, exist_ok=True)
@@ -195,15 +249,27 @@ def train(cfg: RunConfig | None, out: str | Path, resume: bool = False, progress
         log(f"resumed {path} at epoch {run.epoch}")
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     while run.epoch < last_epoch:
-        stats = train_epoch(run.trainer, run.loader, run.schedule, label=f"epoch {run.epoch + 1}/{cfg.epochs}",
-                            progress=progress, max_steps=max_steps)
+        stats = train_epoch(
+            run.trainer,
+            run.loader,
+            run.schedule,
+            label=f"epoch {run.epoch + 1}/{cfg.epochs}",
+            progress=progress,
+            max_steps=max_steps,
+        )
         run.epoch += 1
         run.history.append({k: v for k, v in stats.items() if k != "last"} | {"epoch": run.epoch})
         if cfg.method == "l2w":  # the last batch's losses and weights, for the weight-vs-loss plot
-            np.savez(out / "weights_last_batch.npz", losses=stats["last"]["losses"], weights=stats["last"]["weights"])
+            np.savez(
+                out / "weights_last_batch.npz",
+                losses=stats["last"]["losses"],
+                weights=stats["last"]["weights"],
+            )
         save_checkpoint(path, run.state())
-        log(f"epoch {run.epoch}: loss {stats['loss']:.3f}, train acc (last exit) {stats['accuracy']:.1f}%, "
-            f"{stats['images_per_s']:.0f} img/s, {stats['seconds']:.0f} s")
+        log(
+            f"epoch {run.epoch}: loss {stats['loss']:.3f}, train acc (last exit) {stats['accuracy']:.1f}%, "
+            f"{stats['images_per_s']:.0f} img/s, {stats['seconds']:.0f} s"
+        )
     return run
 
 
@@ -220,20 +286,29 @@ def evaluate(run: Run, out: str | Path | None = None, log=print) -> dict:
     seconds = time.perf_counter() - start
     anytime = anytime_accuracy(test_probs, data["test"][1])
     curve = dynamic_evaluate(val_probs, data["val"][1], test_probs, data["test"][1], counts.mul_adds)
-    metrics = {"config": dataclasses.asdict(cfg), "epochs_trained": run.epoch, "history": run.history,
-               "anytime_accuracy": anytime, "mul_adds": list(counts.mul_adds), "params": list(counts.params),
-               "dynamic": [{**p, "thresholds": [_finite(t) for t in p["thresholds"]]} for p in curve],
-               "thresholds_from": f"held-out validation split of the training data ({len(data['val'][1])} images)",
-               "images": {split: len(data[split][1]) for split in ("train", "val", "test")},
-               "eval_seconds": seconds}
+    metrics = {
+        "config": dataclasses.asdict(cfg),
+        "epochs_trained": run.epoch,
+        "history": run.history,
+        "anytime_accuracy": anytime,
+        "mul_adds": list(counts.mul_adds),
+        "params": list(counts.params),
+        "dynamic": [{**p, "thresholds": [_finite(t) for t in p["thresholds"]]} for p in curve],
+        "thresholds_from": f"held-out validation split of the training data ({len(data['val'][1])} images)",
+        "images": {split: len(data[split][1]) for split in ("train", "val", "test")},
+        "eval_seconds": seconds,
+    }
     log("anytime accuracy per exit: " + ", ".join(f"{a:.1f}%" for a in anytime))
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-        figures = [plots.plot_dynamic({cfg.method: curve}, out / "dynamic.png",
-                                      anytime={cfg.method: (counts.mul_adds, anytime)}),
-                   plots.plot_exit_accuracy({cfg.method: anytime}, out / "exit_accuracy.png")]
+        figures = [
+            plots.plot_dynamic(
+                {cfg.method: curve}, out / "dynamic.png", anytime={cfg.method: (counts.mul_adds, anytime)}
+            ),
+            plots.plot_exit_accuracy({cfg.method: anytime}, out / "exit_accuracy.png"),
+        ]
         if (out / "weights_last_batch.npz").exists():
             z = np.load(out / "weights_last_batch.npz")
             figures.append(plots.plot_weight_vs_loss(z["losses"], z["weights"], out / "weight_vs_loss.png"))

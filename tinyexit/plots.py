@@ -2,6 +2,7 @@
 
 Each function returns the Figure and, given ``path``, also saves it as PNG.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -25,8 +26,12 @@ def close(*figures) -> None:
         plt.close(fig)
 
 
-def plot_dynamic(curves: Mapping[str, Sequence[dict]], path=None, title: str = "Budgeted batch classification",
-                 anytime: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None):
+def plot_dynamic(
+    curves: Mapping[str, Sequence[dict]],
+    path=None,
+    title: str = "Budgeted batch classification",
+    anytime: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+):
     """Accuracy against expected Mul-Adds, one line per method.
 
     Args:
@@ -46,8 +51,12 @@ def plot_dynamic(curves: Mapping[str, Sequence[dict]], path=None, title: str = "
     return _finish(fig, path)
 
 
-def plot_exit_accuracy(accuracies: Mapping[str, Sequence[float]], path=None, title: str = "Accuracy of each exit",
-                       errors: Mapping[str, Sequence[float]] | None = None):
+def plot_exit_accuracy(
+    accuracies: Mapping[str, Sequence[float]],
+    path=None,
+    title: str = "Accuracy of each exit",
+    errors: Mapping[str, Sequence[float]] | None = None,
+):
     """Grouped bars: the top-1 accuracy of every exit, one colour per method.
 
     Args:
@@ -60,8 +69,14 @@ def plot_exit_accuracy(accuracies: Mapping[str, Sequence[float]], path=None, tit
     width = 0.8 / max(len(labels), 1)
     for i, label in enumerate(labels):
         yerr = None if errors is None else errors[label]
-        ax.bar(np.arange(1, k + 1) + (i - (len(labels) - 1) / 2) * width, accuracies[label], width, label=label,
-               yerr=yerr, capsize=3)
+        ax.bar(
+            np.arange(1, k + 1) + (i - (len(labels) - 1) / 2) * width,
+            accuracies[label],
+            width,
+            label=label,
+            yerr=yerr,
+            capsize=3,
+        )
     ax.set_xticks(np.arange(1, k + 1))
     ax.set_xlabel("exit")
     ax.set_ylabel("top-1 accuracy (%)")
@@ -70,9 +85,13 @@ def plot_exit_accuracy(accuracies: Mapping[str, Sequence[float]], path=None, tit
     return _finish(fig, path)
 
 
-def plot_mean_dynamic(budgets: Sequence[float], curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-                      path=None, title: str = "Budgeted batch classification, mean over seeds",
-                      anytime: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]] | None = None):
+def plot_mean_dynamic(
+    budgets: Sequence[float],
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path=None,
+    title: str = "Budgeted batch classification, mean over seeds",
+    anytime: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]] | None = None,
+):
     """Mean accuracy against expected Mul-Adds with a band of one standard deviation, one line per method.
 
     Args:
@@ -85,12 +104,19 @@ def plot_mean_dynamic(budgets: Sequence[float], curves: Mapping[str, tuple[Seque
     colours = {}
     for label, (mean, std) in curves.items():
         mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
-        line, = ax.plot(x, mean, label=label)
+        (line,) = ax.plot(x, mean, label=label)
         colours[label] = line.get_color()
         ax.fill_between(x, mean - std, mean + std, color=colours[label], alpha=0.25, linewidth=0)
     for label, (mul_adds, mean, std) in (anytime or {}).items():
-        ax.errorbar(np.asarray(mul_adds) / 1e6, mean, yerr=std, fmt="o", capsize=3, color=colours.get(label),
-                    label=f"{label}, each exit")
+        ax.errorbar(
+            np.asarray(mul_adds) / 1e6,
+            mean,
+            yerr=std,
+            fmt="o",
+            capsize=3,
+            color=colours.get(label),
+            label=f"{label}, each exit",
+        )
     ax.set_xlabel("average Mul-Adds per image (M)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(title)
@@ -99,8 +125,9 @@ def plot_mean_dynamic(budgets: Sequence[float], curves: Mapping[str, tuple[Seque
     return _finish(fig, path)
 
 
-def plot_weight_vs_loss(losses: np.ndarray, weights: np.ndarray, path=None,
-                        title: str = "WPN weight against loss (paper Fig. 8)"):
+def plot_weight_vs_loss(
+    losses: np.ndarray, weights: np.ndarray, path=None, title: str = "WPN weight against loss (paper Fig. 8)"
+):
     """Scatter of the predicted weight against the sample's loss, one panel per exit.
 
     Args:

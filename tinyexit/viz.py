@@ -6,6 +6,7 @@ constants the graph uses, and the output tensors; each edge carries a tensor fro
 consumer. ``draw_graph`` lays the nodes out in columns by depth with matplotlib alone, so no Graphviz
 install is needed; ``to_dot`` gives the same graph to Graphviz where it is installed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -72,8 +73,11 @@ def trace(outputs: Tensor | Sequence[Tensor], names: Mapping[str, Tensor] | None
                 tid = node_id(t)
                 if tid not in graph.nodes:
                     kind = "leaf" if t.requires_grad else "constant"
-                    default = f"{float(t.numpy().reshape(-1)[0]):g}" if kind == "constant" and t.data.size == 1 \
+                    default = (
+                        f"{float(t.numpy().reshape(-1)[0]):g}"
+                        if kind == "constant" and t.data.size == 1
                         else f"{kind} {_shape(t)}"
+                    )
                     graph.nodes[tid] = (label_of.get(id(t), default), kind)
                 graph.edges.append((tid, nid))
         return nid
@@ -117,12 +121,19 @@ def _columns(graph: Graph) -> dict[str, int]:
                 continue
             stack.pop()
             depth[top] = 1 + max((depth[p] for p in preds[top]), default=-1)
-    return {nid: max(min(depth[s] for s in succs[nid]) - 1, 0) if not preds[nid] and succs[nid] else d
-            for nid, d in depth.items()}
+    return {
+        nid: max(min(depth[s] for s in succs[nid]) - 1, 0) if not preds[nid] and succs[nid] else d
+        for nid, d in depth.items()
+    }
 
 
-def draw_graph(outputs: Tensor | Sequence[Tensor], names: Mapping[str, Tensor] | None = None, ax=None,
-               path: str | Path | None = None, title: str | None = None):
+def draw_graph(
+    outputs: Tensor | Sequence[Tensor],
+    names: Mapping[str, Tensor] | None = None,
+    ax=None,
+    path: str | Path | None = None,
+    title: str | None = None,
+):
     """Draw the graph that produced ``outputs`` with matplotlib, inputs on the left, outputs on the right.
 
     Args:
@@ -147,13 +158,35 @@ def draw_graph(outputs: Tensor | Sequence[Tensor], names: Mapping[str, Tensor] |
     xy = {nid: (c, (len(r) - 1) / 2 - j) for c, r in rows.items() for j, nid in enumerate(r)}
     boxes = {}
     for nid, (label, kind) in graph.nodes.items():
-        boxes[nid] = ax.text(*xy[nid], label, ha="center", va="center", fontsize=8, zorder=2,
-                             bbox=dict(boxstyle="round,pad=0.3" if kind == "function" else "round4,pad=0.3",
-                                       fc=COLOURS[kind], ec="0.4"))
+        boxes[nid] = ax.text(
+            *xy[nid],
+            label,
+            ha="center",
+            va="center",
+            fontsize=8,
+            zorder=2,
+            bbox=dict(
+                boxstyle="round,pad=0.3" if kind == "function" else "round4,pad=0.3",
+                fc=COLOURS[kind],
+                ec="0.4",
+            ),
+        )
     for a, b in graph.edges:  # after the boxes, so that their outlines are placed when the arrows are clipped
-        ax.annotate("", xy=xy[b], xytext=xy[a], zorder=3,
-                    arrowprops=dict(arrowstyle="->", color="0.45", lw=0.9, shrinkA=1, shrinkB=1,
-                                    patchA=boxes[a].get_bbox_patch(), patchB=boxes[b].get_bbox_patch()))
+        ax.annotate(
+            "",
+            xy=xy[b],
+            xytext=xy[a],
+            zorder=3,
+            arrowprops=dict(
+                arrowstyle="->",
+                color="0.45",
+                lw=0.9,
+                shrinkA=1,
+                shrinkB=1,
+                patchA=boxes[a].get_bbox_patch(),
+                patchB=boxes[b].get_bbox_patch(),
+            ),
+        )
     ax.set_xlim(-0.7, width - 0.3)
     ax.set_ylim(-height / 2, height / 2)
     ax.axis("off")

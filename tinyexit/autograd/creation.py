@@ -1,4 +1,5 @@
 """Making tensors: ``tensor``, ``zeros``, ``ones``, ``randn``, ... and the global random seed."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@ A graph node is a ``Function``; a tensor is an edge, identified by ``(node, outp
 
 ``backward`` is ``grad`` with respect to every leaf that requires grad, added into ``.grad``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -60,17 +61,22 @@ def _seed_gradients(outputs, grad_outputs) -> list[Tensor]:
         if not isinstance(out, Tensor):
             raise TypeError(f"output {i} is a {type(out).__name__}, not a Tensor")
         if not out.requires_grad:
-            raise RuntimeError(f"output {i} does not require grad and has no grad_fn: nothing to differentiate")
+            raise RuntimeError(
+                f"output {i} does not require grad and has no grad_fn: nothing to differentiate"
+            )
         if g is None:
             if out.data.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; output {i} has shape "
-                    f"{out.shape}: pass a gradient of that shape")
+                    f"{out.shape}: pass a gradient of that shape"
+                )
             g = Tensor.wrap(out.data * 0 + 1)
         elif not isinstance(g, Tensor):
             g = Tensor(g)
         if g.shape != out.shape:
-            raise RuntimeError(f"gradient for output {i} has shape {g.shape}, the output has shape {out.shape}")
+            raise RuntimeError(
+                f"gradient for output {i} has shape {g.shape}, the output has shape {out.shape}"
+            )
         seeds.append(g)
     return seeds
 
@@ -113,14 +119,17 @@ def _run(outputs, seeds, inputs, create_graph: bool) -> dict:
                 if gx is None or not leads_to_wanted(t):
                     continue
                 if gx.shape != t.shape:
-                    raise RuntimeError(f"{fn!r}.backward returned a gradient of shape {gx.shape} "
-                                       f"for an input of shape {t.shape}")
+                    raise RuntimeError(
+                        f"{fn!r}.backward returned a gradient of shape {gx.shape} "
+                        f"for an input of shape {t.shape}"
+                    )
                 accumulate(t, gx)
     return grads
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
-         allow_unused: bool = False) -> tuple[Tensor | None, ...]:
+def grad(
+    outputs, inputs, grad_outputs=None, create_graph: bool = False, allow_unused: bool = False
+) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs`` (as ``torch.autograd.grad``).
 
     Args:
@@ -143,8 +152,9 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
     for i, t in enumerate(inputs):
         g = grads.get(_key(t))
         if g is None and not allow_unused:
-            raise RuntimeError(f"input {i} was not used to compute the outputs; pass allow_unused=True "
-                               "to get None for it")
+            raise RuntimeError(
+                f"input {i} was not used to compute the outputs; pass allow_unused=True to get None for it"
+            )
         result.append(g if g is None or create_graph else g.detach())
     return tuple(result)
 

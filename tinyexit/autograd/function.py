@@ -5,6 +5,7 @@ CuPy arrays; ``backward`` receives the output gradients as Tensors and returns t
 gradients computed with tinyexit's own operations. Run with graph recording on
 (``create_graph=True``), the backward pass is itself a graph, so gradients of gradients work.
 """
+
 from __future__ import annotations
 
 import weakref

@@ -1,4 +1,5 @@
 """Whether operations record a graph: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+
 from __future__ import annotations
 
 import contextlib

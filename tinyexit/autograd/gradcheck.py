@@ -4,6 +4,7 @@
 ``check_grads(order=2)``: if the vector-Jacobian product x, v -> J(x)^T v is itself
 differentiated correctly, second derivatives are right.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -23,7 +24,9 @@ class GradcheckError(AssertionError):
 def _probe_vectors(outputs: Sequence[Tensor], seed: int) -> list[Tensor]:
     """Fixed random cotangents v_j: the check compares d/dx sum_j <f_j(x), v_j>."""
     rng = np.random.default_rng(seed)
-    return [Tensor(array_module(o.data).asarray(rng.standard_normal(o.shape).astype(o.dtype))) for o in outputs]
+    return [
+        Tensor(array_module(o.data).asarray(rng.standard_normal(o.shape).astype(o.dtype))) for o in outputs
+    ]
 
 
 def _scalar_probe(fn, inputs, vs) -> float:
@@ -32,8 +35,14 @@ def _scalar_probe(fn, inputs, vs) -> float:
         return float(sum(float((o.data * v.data).sum()) for o, v in zip(outs, vs)))
 
 
-def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5,
-              rtol: float = 1e-3, seed: int = 0) -> bool:
+def gradcheck(
+    fn: Callable,
+    inputs: Sequence[Tensor],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
     """Check the gradients of ``fn`` at ``inputs`` against central finite differences.
 
     Args:
@@ -61,11 +70,19 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
     live = [(o, v) for o, v in zip(outputs, vs) if o.requires_grad]
     analytic = [None] * len(checked)
     if live:
-        analytic = grad([o for o, _ in live], [inputs[i] for i in checked],
-                        grad_outputs=[v for _, v in live], allow_unused=True)
+        analytic = grad(
+            [o for o, _ in live],
+            [inputs[i] for i in checked],
+            grad_outputs=[v for _, v in live],
+            allow_unused=True,
+        )
     for slot, i in enumerate(checked):
         x = inputs[i]
-        a = np.zeros(x.shape) if analytic[slot] is None else np.asarray(analytic[slot].numpy(), dtype=np.float64)
+        a = (
+            np.zeros(x.shape)
+            if analytic[slot] is None
+            else np.asarray(analytic[slot].numpy(), dtype=np.float64)
+        )
         numeric = np.zeros(x.shape)
         flat = x.data.reshape(-1)
         for k in range(flat.size):
@@ -82,12 +99,20 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
             raise GradcheckError(
                 f"gradcheck failed for input {i} (shape {x.shape}) at element {tuple(int(w) for w in worst)}: "
                 f"analytic {a[worst]:.8g}, numeric {numeric[worst]:.8g} "
-                f"({int((excess > 0).sum())} of {excess.size} elements out of tolerance)")
+                f"({int((excess > 0).sum())} of {excess.size} elements out of tolerance)"
+            )
     return True
 
 
-def gradgradcheck(fn: Callable, inputs: Sequence[Tensor], grad_outputs: Sequence[Tensor] | None = None,
-                  eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0) -> bool:
+def gradgradcheck(
+    fn: Callable,
+    inputs: Sequence[Tensor],
+    grad_outputs: Sequence[Tensor] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
     """Check second derivatives of ``fn``: ``gradcheck`` of (inputs, v) -> grad(fn(inputs), inputs, v).
 
     Args:

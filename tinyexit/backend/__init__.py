@@ -10,6 +10,7 @@ function names and signatures:
 
 All three check their arguments and compute output sizes with :mod:`tinyexit.backend.geometry`.
 """
+
 from __future__ import annotations
 
 import importlib

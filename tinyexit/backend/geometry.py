@@ -15,6 +15,7 @@ Every backend checks an ``idx`` it is given (``max_pool2d_scatter``, ``max_pool2
 a shape other than the expected one or an entry outside ``[0, H*W)`` raises ValueError. No
 backend wraps or clips an index.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -101,8 +102,7 @@ def conv_geometry(
         )
     if x_shape[1] != w_shape[1]:
         raise ValueError(
-            f"conv2d input has {x_shape[1]} channels but the weight {tuple(w_shape)} expects "
-            f"{w_shape[1]}"
+            f"conv2d input has {x_shape[1]} channels but the weight {tuple(w_shape)} expects {w_shape[1]}"
         )
     s, p = pair(stride, "stride", minimum=1), pair(padding, "padding")
     (h, w), (kh, kw) = x_shape[2:], pair(w_shape[2:], "kernel size", minimum=1)
@@ -117,9 +117,7 @@ def conv_geometry(
 def check_conv_grad(gy_shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
     """Raise ValueError unless the output gradient has the shape the convolution produces."""
     if tuple(gy_shape) != tuple(expected):
-        raise ValueError(
-            f"conv2d output gradient has shape {tuple(gy_shape)}, expected {tuple(expected)}"
-        )
+        raise ValueError(f"conv2d output gradient has shape {tuple(gy_shape)}, expected {tuple(expected)}")
 
 
 def check_nchw(x, name: str = "input") -> None:
@@ -153,9 +151,7 @@ def pool_geometry(
     s = k if stride is None else pair(stride, "stride", minimum=1)
     p, hw = pair(padding, "padding"), pair(input_hw, "input_hw")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(
-            f"padding should be at most half of kernel size, got padding={p}, kernel_size={k}"
-        )
+        raise ValueError(f"padding should be at most half of kernel size, got padding={p}, kernel_size={k}")
     out = output_size(hw, k, s, p)
     if min(hw) < 1 or min(out) < 1:
         raise ValueError(
@@ -168,9 +164,7 @@ def pool_geometry(
 def check_pool_grad(gy, out: tuple[int, int]) -> None:
     """Raise unless ``gy`` has the spatial size ``out`` that the pooling produces."""
     if tuple(gy.shape[2:]) != tuple(out):
-        raise ValueError(
-            f"gy has spatial size {tuple(gy.shape[2:])} but the pooling gives {tuple(out)}"
-        )
+        raise ValueError(f"gy has spatial size {tuple(gy.shape[2:])} but the pooling gives {tuple(out)}")
 
 
 def check_index(idx, shape: tuple[int, ...], plane_size: int) -> None:
@@ -191,9 +185,7 @@ def check_size(size: IntPair, name: str = "size") -> tuple[int, int]:
     return hw
 
 
-def source_index(
-    n_in: int, n_out: int, align_corners: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def source_index(n_in: int, n_out: int, align_corners: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source rows (or columns) and weights of a 1-d linear resize from ``n_in`` to ``n_out``.
 
     Args:

@@ -124,7 +124,8 @@ def _read_pickle(path: Path) -> dict:
     except Exception as exc:  # a damaged pickle can fail in many ways; all mean "corrupt"
         raise CorruptDatasetError(
             f"{path}: cannot be unpickled ({type(exc).__name__}: {exc}); the file is truncated "
-            "or damaged. Delete its folder to download it again, or replace the file.") from None
+            "or damaged. Delete its folder to download it again, or replace the file."
+        ) from None
     if not isinstance(obj, dict):
         raise CorruptDatasetError(f"{path}: expected a pickled dict, found {type(obj).__name__}")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
@@ -140,24 +141,30 @@ def _read_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarra
     """Read and validate one data file; return uint8 ``(N, 3, 32, 32)`` and int64 ``(N,)``."""
     record = _read_pickle(path)
     data = _get(record, "data", path)
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != 3 * 32 * 32:
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3 * 32 * 32
+    ):
         shape = getattr(data, "shape", None)
         dtype = getattr(data, "dtype", type(data).__name__)
         raise CorruptDatasetError(
-            f"{path}: 'data' must be a uint8 array of shape (N, 3072), found shape {shape} "
-            f"and dtype {dtype}")
+            f"{path}: 'data' must be a uint8 array of shape (N, 3072), found shape {shape} and dtype {dtype}"
+        )
     labels = np.asarray(_get(record, label_key, path))
     if labels.ndim != 1 or labels.shape[0] != data.shape[0]:
         raise CorruptDatasetError(
             f"{path}: {label_key!r} must hold one label per image ({data.shape[0]} images), "
-            f"found shape {labels.shape}")
+            f"found shape {labels.shape}"
+        )
     if labels.size and labels.dtype.kind not in "iu":
         raise CorruptDatasetError(f"{path}: {label_key!r} must be integers, found dtype {labels.dtype}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise CorruptDatasetError(
             f"{path}: {label_key!r} must lie in [0, {num_classes - 1}], found values from "
-            f"{labels.min()} to {labels.max()}")
+            f"{labels.min()} to {labels.max()}"
+        )
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
@@ -169,7 +176,8 @@ def _not_found_message(spec: CifarSpec, root: Path, origin: str, problem: str) -
         f"The data root {root} is {origin}.\n"
         f"To fix: set TINYEXIT_DATA to a folder that contains '{spec.folder}', or pass root=..., "
         f"or put {spec.archive} (from {spec.url}, md5 {spec.md5}) into {root}; with "
-        "download=True it is then verified and extracted without the network.")
+        "download=True it is then verified and extracted without the network."
+    )
 
 
 def _download(spec: CifarSpec, root: Path) -> None:
@@ -206,10 +214,15 @@ def cifar_folder(name: str, root: PathLike | None = None, download: bool = True)
             if folder.is_dir():
                 missing = [f for f in spec.files if not (folder / f).is_file()]
                 if missing:
-                    raise DatasetNotFoundError(_not_found_message(
-                        spec, base, origin,
-                        f"the folder {folder} exists but lacks {', '.join(missing)}. Replace the "
-                        "missing files, or delete the folder to download it again."))
+                    raise DatasetNotFoundError(
+                        _not_found_message(
+                            spec,
+                            base,
+                            origin,
+                            f"the folder {folder} exists but lacks {', '.join(missing)}. Replace the "
+                            "missing files, or delete the folder to download it again.",
+                        )
+                    )
                 return folder
         return None
 
@@ -217,18 +230,27 @@ def cifar_folder(name: str, root: PathLike | None = None, download: bool = True)
     if found is not None:
         return found
     if not download:
-        raise DatasetNotFoundError(_not_found_message(
-            spec, base, origin, "the folder is missing and download=False."))
+        raise DatasetNotFoundError(
+            _not_found_message(spec, base, origin, "the folder is missing and download=False.")
+        )
     try:
         _download(spec, base)
     except (OSError, ValueError, tarfile.TarError) as exc:
-        raise DatasetNotFoundError(_not_found_message(
-            spec, base, origin, f"the folder is missing and downloading {spec.url} failed "
-            f"({type(exc).__name__}: {exc}).")) from None
+        raise DatasetNotFoundError(
+            _not_found_message(
+                spec,
+                base,
+                origin,
+                f"the folder is missing and downloading {spec.url} failed ({type(exc).__name__}: {exc}).",
+            )
+        ) from None
     found = locate()
     if found is None:
-        raise DatasetNotFoundError(_not_found_message(
-            spec, base, origin, f"{spec.archive} did not contain the folder '{spec.folder}'."))
+        raise DatasetNotFoundError(
+            _not_found_message(
+                spec, base, origin, f"{spec.archive} did not contain the folder '{spec.folder}'."
+            )
+        )
     return found
 
 
@@ -246,8 +268,13 @@ def cifar_available(name: str = "cifar10", root: PathLike | None = None) -> bool
         return False
 
 
-def load_cifar(name: str, root: PathLike | None = None, train: bool = True,
-               download: bool = True, label: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar(
+    name: str,
+    root: PathLike | None = None,
+    train: bool = True,
+    download: bool = True,
+    label: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Load CIFAR-10 or CIFAR-100 as NumPy arrays.
 
     Args:
@@ -274,20 +301,23 @@ def load_cifar(name: str, root: PathLike | None = None, train: bool = True,
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def load_cifar10(root: PathLike | None = None, train: bool = True,
-                 download: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10(
+    root: PathLike | None = None, train: bool = True, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Load CIFAR-10; see ``load_cifar``."""
     return load_cifar("cifar10", root, train, download)
 
 
-def load_cifar100(root: PathLike | None = None, train: bool = True, download: bool = True,
-                  label: str = "fine") -> tuple[np.ndarray, np.ndarray]:
+def load_cifar100(
+    root: PathLike | None = None, train: bool = True, download: bool = True, label: str = "fine"
+) -> tuple[np.ndarray, np.ndarray]:
     """Load CIFAR-100 with ``"fine"`` (100 classes) or ``"coarse"`` (20) labels; see ``load_cifar``."""
     return load_cifar("cifar100", root, train, download, label)
 
 
-def cifar_class_names(name: str, root: PathLike | None = None, download: bool = True,
-                      label: str | None = None) -> list[str]:
+def cifar_class_names(
+    name: str, root: PathLike | None = None, download: bool = True, label: str | None = None
+) -> list[str]:
     """Return the class names stored in a CIFAR meta file, in label order.
 
     Args:
@@ -308,8 +338,10 @@ def cifar_class_names(name: str, root: PathLike | None = None, download: bool = 
     path = cifar_folder(name, root, download) / spec.meta_file
     names = _get(_read_pickle(path), spec.name_keys[kind], path)
     expected = spec.num_classes[kind]
-    if not isinstance(names, (list, tuple)) or len(names) != expected \
-            or not all(isinstance(n, (str, bytes)) for n in names):
-        raise CorruptDatasetError(
-            f"{path}: {spec.name_keys[kind]!r} must be a list of {expected} strings")
+    if (
+        not isinstance(names, (list, tuple))
+        or len(names) != expected
+        or not all(isinstance(n, (str, bytes)) for n in names)
+    ):
+        raise CorruptDatasetError(f"{path}: {spec.name_keys[kind]!r} must be a list of {expected} strings")
     return [n.decode("latin1") if isinstance(n, bytes) else n for n in names]

@@ -63,7 +63,8 @@ def download_url(url: str, dest: str | os.PathLike, md5: str, timeout: float = 6
         if digest.hexdigest() != md5:
             raise ChecksumError(
                 f"{url}: MD5 checksum mismatch (expected {md5}, got {digest.hexdigest()}); "
-                "the download is incomplete or the file on the server changed")
+                "the download is incomplete or the file on the server changed"
+            )
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -85,11 +86,13 @@ def _checked_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInf
         if name.is_absolute() or ".." in name.parts or ":" in member.name or "\\" in member.name:
             raise UnsafeArchiveError(
                 f"{archive}: refusing to extract member {member.name!r}: its path points "
-                "outside the destination folder")
+                "outside the destination folder"
+            )
         if not (member.isfile() or member.isdir()):
             raise UnsafeArchiveError(
                 f"{archive}: refusing to extract member {member.name!r}: only regular files "
-                "and folders are allowed (links and devices are not)")
+                "and folders are allowed (links and devices are not)"
+            )
     return members
 
 

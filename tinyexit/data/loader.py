@@ -38,14 +38,22 @@ class BatchIterator:
     ``epoch`` tells which epoch the next batch belongs to.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int,
-                 shuffle: bool = True, augment: bool = False,
-                 normalize: tuple[Sequence[float], Sequence[float]] | None = None,
-                 drop_last: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        shuffle: bool = True,
+        augment: bool = False,
+        normalize: tuple[Sequence[float], Sequence[float]] | None = None,
+        drop_last: bool = False,
+        seed: int = 0,
+    ) -> None:
         labels = np.asarray(labels)
         if images.ndim != 4 or labels.shape != (images.shape[0],):
             raise ValueError(
-                f"need images (N, C, H, W) and labels (N,), got {images.shape} and {labels.shape}")
+                f"need images (N, C, H, W) and labels (N,), got {images.shape} and {labels.shape}"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.images = images
@@ -77,7 +85,7 @@ class BatchIterator:
         order = self._order()
         while self.batch < num_batches:
             b = self.batch
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             x = self.images[idx]
             if self.augment:
                 x = random_crop_flip(x, self._rng(self.epoch, b + 1))

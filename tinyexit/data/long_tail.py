@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def long_tailed_counts(num_per_class: int, num_classes: int, imbalance_factor: float,
-                       rounding: str = "floor") -> list[int]:
+def long_tailed_counts(
+    num_per_class: int, num_classes: int, imbalance_factor: float, rounding: str = "floor"
+) -> list[int]:
     """Return how many images each class keeps.
 
     Args:
@@ -36,8 +37,13 @@ def long_tailed_counts(num_per_class: int, num_classes: int, imbalance_factor: f
     return [to_int(num_per_class * ratio ** (c / (num_classes - 1.0))) for c in range(num_classes)]
 
 
-def long_tailed_indices(labels: np.ndarray, imbalance_factor: float, seed: int = 0,
-                        num_classes: int | None = None, rounding: str = "floor") -> np.ndarray:
+def long_tailed_indices(
+    labels: np.ndarray,
+    imbalance_factor: float,
+    seed: int = 0,
+    num_classes: int | None = None,
+    rounding: str = "floor",
+) -> np.ndarray:
     """Choose the images of a long-tailed subset.
 
     Each class's images are shuffled with ``np.random.RandomState(seed)``, class after class in
@@ -57,7 +63,8 @@ def long_tailed_indices(labels: np.ndarray, imbalance_factor: float, seed: int =
     labels = np.asarray(labels)
     if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
         raise ValueError(
-            f"labels must be a 1-D integer array, got shape {labels.shape}, dtype {labels.dtype}")
+            f"labels must be a 1-D integer array, got shape {labels.shape}, dtype {labels.dtype}"
+        )
     num_classes = int(labels.max()) + 1 if num_classes is None else num_classes
     per_class = [np.flatnonzero(labels == c) for c in range(num_classes)]
     n_max = max(len(idx) for idx in per_class)

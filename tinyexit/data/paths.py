@@ -43,8 +43,7 @@ def _root_and_origin(root: PathLike | None) -> tuple[Path, str]:
         return Path(root).expanduser().resolve(), origin
     if env:
         return Path(env).expanduser().resolve(), f"from {ENV_VAR}={env}"
-    return (DEFAULT_ROOT.expanduser().resolve(),
-            f"the default {DEFAULT_ROOT}, because {ENV_VAR} is not set")
+    return (DEFAULT_ROOT.expanduser().resolve(), f"the default {DEFAULT_ROOT}, because {ENV_VAR} is not set")
 
 
 def candidate_folders(root: Path, folder: str) -> list[Path]:

@@ -28,8 +28,9 @@ def _prototypes(num_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return colours, angles, freqs
 
 
-def synthetic_dataset(n: int, num_classes: int = 10, seed: int = 0,
-                      noise: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_dataset(
+    n: int, num_classes: int = 10, seed: int = 0, noise: float = 0.15
+) -> tuple[np.ndarray, np.ndarray]:
     """Generate a learnable CIFAR-shaped dataset.
 
     Args:
@@ -50,7 +51,7 @@ def synthetic_dataset(n: int, num_classes: int = 10, seed: int = 0,
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
     images = np.empty((n, 3, _SIZE, _SIZE), dtype=np.uint8)
     for start in range(0, n, _CHUNK):
-        lab = labels[start:start + _CHUNK]
+        lab = labels[start : start + _CHUNK]
         m = lab.size
         phase = rng.uniform(0, 2 * np.pi, size=(m, 1, 1)).astype(np.float32)
         direction = np.cos(angles[lab])[:, None, None] * xx + np.sin(angles[lab])[:, None, None] * yy
@@ -58,5 +59,5 @@ def synthetic_dataset(n: int, num_classes: int = 10, seed: int = 0,
         x = colours[lab][:, :, None, None] * (0.7 + 0.3 * stripes)[:, None]
         x += rng.normal(0.0, 0.1, size=(m, 1, 1, 1)).astype(np.float32)
         x += rng.standard_normal(size=x.shape, dtype=np.float32) * np.float32(noise)
-        images[start:start + m] = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
+        images[start : start + m] = np.clip(np.rint(x * 255), 0, 255).astype(np.uint8)
     return images, labels

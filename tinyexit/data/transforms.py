@@ -38,12 +38,12 @@ def compute_mean_std(images: np.ndarray, chunk: int = 4096) -> tuple[tuple[float
     total = np.zeros(images.shape[1])
     total_sq = np.zeros(images.shape[1])
     for start in range(0, images.shape[0], chunk):
-        block = images[start:start + chunk].astype(np.float64)
+        block = images[start : start + chunk].astype(np.float64)
         total += block.sum(axis=(0, 2, 3))
         total_sq += np.square(block).sum(axis=(0, 2, 3))
     count = images.shape[0] * images.shape[2] * images.shape[3]
     mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean ** 2, 0.0))
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     scale = _scale(images)
     return tuple((mean / scale).tolist()), tuple((std / scale).tolist())
 
@@ -76,8 +76,9 @@ def normalize(images: np.ndarray, mean=None, std=None) -> np.ndarray:
     return out
 
 
-def sample_crop_flip(n: int, rng: np.random.Generator, padding: int = 4,
-                     flip_p: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_crop_flip(
+    n: int, rng: np.random.Generator, padding: int = 4, flip_p: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw the random choices of ``random_crop_flip`` for ``n`` images.
 
     Returns:
@@ -89,8 +90,9 @@ def sample_crop_flip(n: int, rng: np.random.Generator, padding: int = 4,
     return offsets[0], offsets[1], flip
 
 
-def crop_flip(images: np.ndarray, dy: np.ndarray, dx: np.ndarray, flip: np.ndarray,
-              padding: int = 4) -> np.ndarray:
+def crop_flip(
+    images: np.ndarray, dy: np.ndarray, dx: np.ndarray, flip: np.ndarray, padding: int = 4
+) -> np.ndarray:
     """Zero-pad, crop back to the original size at the given offsets, then flip the chosen images.
 
     Image ``i`` of the result is ``padded[i, :, dy[i]:dy[i]+H, dx[i]:dx[i]+W]``, mirrored left to
@@ -107,15 +109,16 @@ def crop_flip(images: np.ndarray, dy: np.ndarray, dx: np.ndarray, flip: np.ndarr
     """
     n, c, h, w = images.shape
     padded = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=images.dtype)
-    padded[:, :, padding:padding + h, padding:padding + w] = images
+    padded[:, :, padding : padding + h, padding : padding + w] = images
     windows = sliding_window_view(padded, (h, w), axis=(2, 3))
     out = windows[np.arange(n), :, dy, dx]
     out[flip] = out[flip, :, :, ::-1]
     return out
 
 
-def random_crop_flip(images: np.ndarray, rng: np.random.Generator, padding: int = 4,
-                     flip_p: float = 0.5) -> np.ndarray:
+def random_crop_flip(
+    images: np.ndarray, rng: np.random.Generator, padding: int = 4, flip_p: float = 0.5
+) -> np.ndarray:
     """Random crop with zero padding and random horizontal flip of a whole batch.
 
     Args:

@@ -55,11 +55,15 @@ def _check_probs(probs: np.ndarray, name: str) -> np.ndarray:
         raise ValueError(f"{name} must have shape (K exits, N samples, classes), got {probs.shape}")
     if not np.isfinite(probs).all():
         raise ValueError(f"{name} contains NaN or infinite values")
-    if probs.size and (probs.min() < -_PROB_TOL or probs.max() > 1 + _PROB_TOL
-                       or np.abs(probs.sum(axis=2) - 1).max() > _PROB_TOL):
+    if probs.size and (
+        probs.min() < -_PROB_TOL
+        or probs.max() > 1 + _PROB_TOL
+        or np.abs(probs.sum(axis=2) - 1).max() > _PROB_TOL
+    ):
         raise ValueError(
             f"{name} must hold probabilities in [0, 1] that sum to 1 over classes (found values "
-            f"from {probs.min():.4g} to {probs.max():.4g}); if these are logits, apply softmax first")
+            f"from {probs.min():.4g} to {probs.max():.4g}); if these are logits, apply softmax first"
+        )
     return probs
 
 
@@ -92,8 +96,9 @@ def find_thresholds(val_probs: np.ndarray, shares: Sequence[float]) -> np.ndarra
     return take_most_confident(probs.max(axis=2), shares, ties_leave=True)[1]
 
 
-def take_most_confident(confidence: np.ndarray, shares: Sequence[float],
-                        ties_leave: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+def take_most_confident(
+    confidence: np.ndarray, shares: Sequence[float], ties_leave: bool = False
+) -> tuple[list[np.ndarray], np.ndarray]:
     """The greedy rule of budgeted-batch evaluation and of L2W's meta-data allocation.
 
     Exits 1..K−1 in turn take their ``floor(n * p_k)`` most confident samples among those no earlier
@@ -162,15 +167,21 @@ def assign_exits(probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     thresholds = np.asarray(thresholds, dtype=np.float64)
     if probs.ndim != 3 or thresholds.shape != (probs.shape[0],):
         raise ValueError(
-            f"need probs (K, N, classes) and K thresholds, got {probs.shape} and {thresholds.shape}")
+            f"need probs (K, N, classes) and K thresholds, got {probs.shape} and {thresholds.shape}"
+        )
     exits_here = confident_enough(probs, thresholds[:, None])
     exits_here[-1] = True
     return exits_here.argmax(axis=0).astype(np.int64)
 
 
-def dynamic_evaluate(val_probs: np.ndarray, val_targets: np.ndarray, test_probs: np.ndarray,
-                     test_targets: np.ndarray, mul_adds: Sequence[float],
-                     qs: Sequence[float] | None = None) -> list[dict]:
+def dynamic_evaluate(
+    val_probs: np.ndarray,
+    val_targets: np.ndarray,
+    test_probs: np.ndarray,
+    test_targets: np.ndarray,
+    mul_adds: Sequence[float],
+    qs: Sequence[float] | None = None,
+) -> list[dict]:
     """Budgeted batch classification: accuracy against expected cost, one point per ``q``.
 
     Args:
@@ -191,14 +202,16 @@ def dynamic_evaluate(val_probs: np.ndarray, val_targets: np.ndarray, test_probs:
     if val.shape[0] != test.shape[0] or val.shape[2] != test.shape[2]:
         raise ValueError(
             f"val_probs and test_probs must have the same number of exits and classes, got "
-            f"{val.shape} and {test.shape}")
+            f"{val.shape} and {test.shape}"
+        )
     num_exits, _, num_classes = test.shape
     _check_targets(val_targets, val.shape[1], num_classes, "val_targets")
     targets = _check_targets(test_targets, test.shape[1], num_classes, "test_targets")
     costs = np.asarray(mul_adds, dtype=np.float64)
     if costs.shape != (num_exits,) or not np.isfinite(costs).all() or (costs < 0).any():
         raise ValueError(
-            f"mul_adds must hold {num_exits} non-negative numbers, got {np.asarray(mul_adds).tolist()}")
+            f"mul_adds must hold {num_exits} non-negative numbers, got {np.asarray(mul_adds).tolist()}"
+        )
     qs = default_qs() if qs is None else qs
     n = test.shape[1]
     correct = test.argmax(axis=2) == targets[None, :]
@@ -208,13 +221,15 @@ def dynamic_evaluate(val_probs: np.ndarray, val_targets: np.ndarray, test_probs:
         exits = assign_exits(test, thresholds)
         fractions = np.bincount(exits, minlength=num_exits) / max(n, 1)
         hits = correct[exits, np.arange(n)]
-        results.append({
-            "q": float(q),
-            "accuracy": 100.0 * float(hits.mean()) if n else float("nan"),
-            "mul_adds": float(fractions @ costs),
-            "exit_fractions": fractions.tolist(),
-            "thresholds": thresholds.tolist(),
-        })
+        results.append(
+            {
+                "q": float(q),
+                "accuracy": 100.0 * float(hits.mean()) if n else float("nan"),
+                "mul_adds": float(fractions @ costs),
+                "exit_fractions": fractions.tolist(),
+                "thresholds": thresholds.tolist(),
+            }
+        )
     return results
 
 

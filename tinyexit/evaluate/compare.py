@@ -3,6 +3,7 @@ Mul-Adds, summarise seeds by mean and standard deviation, and difference two met
 
 Standard deviations over seeds are population standard deviations (``numpy.std``, ``ddof=0``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,8 +59,11 @@ def mean_std(per_run: Sequence) -> dict:
         ``{"mean", "std", "per_run"}`` as plain floats or lists (JSON-ready).
     """
     values = np.asarray(per_run, dtype=np.float64)
-    return {"mean": values.mean(axis=0).tolist(), "std": values.std(axis=0, ddof=STD_DDOF).tolist(),
-            "per_run": values.tolist()}
+    return {
+        "mean": values.mean(axis=0).tolist(),
+        "std": values.std(axis=0, ddof=STD_DDOF).tolist(),
+        "per_run": values.tolist(),
+    }
 
 
 def paired_differences(a_per_run: Sequence, b_per_run: Sequence) -> np.ndarray:

@@ -10,6 +10,7 @@ the same thresholds both give every sample the same exit and the same probabilit
 The model must provide ``iter_exits(x)``, a generator that yields each exit's logits and accepts,
 through ``send``, the positions of the samples that go on (``MSDNet`` and ``RANet`` do).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -39,8 +40,9 @@ class EarlyExitResult(NamedTuple):
     probs: np.ndarray
 
 
-def early_exit_predict(model: nn.Module, images: np.ndarray | Tensor, thresholds: Sequence[float],
-                       batch_size: int = 500) -> EarlyExitResult:
+def early_exit_predict(
+    model: nn.Module, images: np.ndarray | Tensor, thresholds: Sequence[float], batch_size: int = 500
+) -> EarlyExitResult:
     """Classify ``images`` with early exit: each image leaves at the first exit confident enough.
 
     Image ``i`` leaves at the first exit ``k`` whose max softmax probability is ``>= thresholds[k]``
@@ -75,7 +77,9 @@ def early_exit_predict(model: nn.Module, images: np.ndarray | Tensor, thresholds
     exits, probs = [], []
     with no_grad():
         for start in range(0, len(data), batch_size):
-            batch_exits, batch_probs = _run_batch(model, as_batch(model, data[start:start + batch_size])[0], levels)
+            batch_exits, batch_probs = _run_batch(
+                model, as_batch(model, data[start : start + batch_size])[0], levels
+            )
             exits.append(batch_exits)
             probs.append(batch_probs)
     probs = np.concatenate(probs)
@@ -87,7 +91,9 @@ def _run_batch(model: nn.Module, x: Tensor, thresholds: np.ndarray) -> tuple[np.
     n, last = x.shape[0], len(thresholds) - 1
     exits = np.full(n, last, dtype=np.int64)
     probs = None
-    remaining = np.arange(n)  # batch positions of the samples still running, in the order the model holds them
+    remaining = np.arange(
+        n
+    )  # batch positions of the samples still running, in the order the model holds them
     stages = model.iter_exits(x)
     try:
         logits = next(stages)
@@ -110,23 +116,31 @@ def _run_batch(model: nn.Module, x: Tensor, thresholds: np.ndarray) -> tuple[np.
 
 def _check_model(model: nn.Module) -> int:
     """Return the number of exits, or raise if the model cannot run early exit correctly."""
-    if not callable(getattr(model, "iter_exits", None)) or not isinstance(getattr(model, "num_exits", None), int):
-        raise TypeError(f"early_exit_predict needs a model that runs exit by exit, with iter_exits(x) and "
-                        f"num_exits (as MSDNet and RANet have); {type(model).__name__} lacks them")
+    if not callable(getattr(model, "iter_exits", None)) or not isinstance(
+        getattr(model, "num_exits", None), int
+    ):
+        raise TypeError(
+            f"early_exit_predict needs a model that runs exit by exit, with iter_exits(x) and "
+            f"num_exits (as MSDNet and RANet have); {type(model).__name__} lacks them"
+        )
     training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
     if training:
-        raise RuntimeError(f"early_exit_predict needs the model in eval mode (call model.eval()), but "
-                           f"{training[0]!r} is in training mode: batch norm would normalise with the statistics "
-                           f"of the samples still in the batch, so predictions would depend on which samples "
-                           f"had already left")
+        raise RuntimeError(
+            f"early_exit_predict needs the model in eval mode (call model.eval()), but "
+            f"{training[0]!r} is in training mode: batch norm would normalise with the statistics "
+            f"of the samples still in the batch, so predictions would depend on which samples "
+            f"had already left"
+        )
     return model.num_exits
 
 
 def _check_thresholds(thresholds: Sequence[float], num_exits: int) -> np.ndarray:
     levels = np.asarray(thresholds, dtype=np.float64)
     if levels.shape != (num_exits,):
-        raise ValueError(f"thresholds must hold one value per exit: the model has {num_exits} exits, got "
-                         f"shape {levels.shape}")
+        raise ValueError(
+            f"thresholds must hold one value per exit: the model has {num_exits} exits, got "
+            f"shape {levels.shape}"
+        )
     if np.isnan(levels).any():
         raise ValueError(f"thresholds must not be NaN, got {levels.tolist()}")
     return levels
@@ -137,6 +151,8 @@ def _check_images(images: np.ndarray | Tensor) -> np.ndarray:
     if data.ndim != 4 or data.shape[0] == 0:
         raise ValueError(f"images must be a non-empty batch of shape (N, C, H, W), got shape {data.shape}")
     if data.dtype.kind != "f":
-        raise ValueError(f"images must be floating point and normalised as for the model, got dtype {data.dtype}"
-                         f"{'; tinyexit.data.normalize prepares uint8 images' if data.dtype == np.uint8 else ''}")
+        raise ValueError(
+            f"images must be floating point and normalised as for the model, got dtype {data.dtype}"
+            f"{'; tinyexit.data.normalize prepares uint8 images' if data.dtype == np.uint8 else ''}"
+        )
     return data

@@ -1,4 +1,5 @@
 """Running a multi-exit model over a dataset: softmax outputs of every exit, in eval mode."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,9 @@ from ..models import as_batch
 from ..ops import softmax
 
 
-def predict_probs(model: nn.Module, images: np.ndarray, batch_size: int = 500,
-                  normalization: tuple | None = None) -> np.ndarray:
+def predict_probs(
+    model: nn.Module, images: np.ndarray, batch_size: int = 500, normalization: tuple | None = None
+) -> np.ndarray:
     """Softmax outputs of every exit, shape (K, N, classes), float32.
 
     Args:
@@ -27,7 +29,7 @@ def predict_probs(model: nn.Module, images: np.ndarray, batch_size: int = 500,
     chunks = []
     with no_grad():
         for i in range(0, len(images), batch_size):
-            batch = images[i:i + batch_size]
+            batch = images[i : i + batch_size]
             if batch.dtype == np.uint8:
                 batch = normalize(batch, *(normalization or (None, None)))
             logits = model(as_batch(model, batch)[0])

@@ -7,6 +7,7 @@ notebooks, where each such block becomes ``raise NotImplementedError(...)``. A s
 answer in the notebook with ``check("01.topological_order", topological_order)``, or from the
 command line with ``python -m tinyexit.exercises check NOTEBOOK``.
 """
+
 from __future__ import annotations
 
 from .registry import EXERCISES, Exercise, ExerciseFailed, check

@@ -1,4 +1,5 @@
 """Command line: ``python -m tinyexit.exercises {list,check,make-student}``."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,13 +23,18 @@ def _check(args) -> int:
     wanted = args.exercise or ids
     unknown = [e for e in wanted if e not in ids]
     if unknown:
-        print(f"{args.notebook} has no exercise {', '.join(unknown)}; it has: {', '.join(ids) or 'none'}",
-              file=sys.stderr)
+        print(
+            f"{args.notebook} has no exercise {', '.join(unknown)}; it has: {', '.join(ids) or 'none'}",
+            file=sys.stderr,
+        )
         return 2
     try:
         namespace = run_exercises(nb)
     except Exception as err:  # a student's cell that does not even run is reported, not a traceback
-        print(f"running the exercise cells of {args.notebook} raised {type(err).__name__}: {err}", file=sys.stderr)
+        print(
+            f"running the exercise cells of {args.notebook} raised {type(err).__name__}: {err}",
+            file=sys.stderr,
+        )
         return 1
     failed = 0
     for ex in wanted:
@@ -58,8 +64,9 @@ def _make_student(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for path in sources:
         nb = read_notebook(path)
-        (out / path.name).write_text(json.dumps(to_student(nb), indent=1, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")
+        (out / path.name).write_text(
+            json.dumps(to_student(nb), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         print(f"{out / path.name}: exercises {', '.join(exercise_cells(nb)) or 'none'}")
     return 0
 
@@ -75,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_check)
     p = sub.add_parser("make-student", help="write student notebooks (solutions replaced by stubs)")
     p.add_argument("out_dir", help="folder for the student notebooks")
-    p.add_argument("--tutorials", default="tutorials", help="folder of the solution notebooks (default: tutorials)")
+    p.add_argument(
+        "--tutorials", default="tutorials", help="folder of the solution notebooks (default: tutorials)"
+    )
     p.add_argument("--force", action="store_true", help="overwrite student notebooks already in out_dir")
     p.set_defaults(run=_make_student)
     args = parser.parse_args(argv)

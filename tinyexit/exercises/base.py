@@ -1,4 +1,5 @@
 """What the checks share: the error a wrong answer raises, and comparisons that say what differs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,5 +23,7 @@ def expect_close(got, want, what: str, rtol: float = 1e-7, atol: float = 1e-9) -
     wrong = ~np.isclose(got, want, rtol=rtol, atol=atol)
     if wrong.any():
         first = tuple(int(i) for i in np.argwhere(wrong)[0])
-        raise WrongAnswer(f"{what}: {int(wrong.sum())} wrong values; at index {first} got {got[first].item()!r}, "
-                          f"expected {want[first].item()!r}")
+        raise WrongAnswer(
+            f"{what}: {int(wrong.sum())} wrong values; at index {first} got {got[first].item()!r}, "
+            f"expected {want[first].item()!r}"
+        )

@@ -1,4 +1,5 @@
 """Checks of the multi-exit and L2W exercises (notebooks 04-07); the library itself is the oracle."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,11 @@ def _probs(rng: np.random.Generator, k: int, n: int, classes: int = 10) -> np.nd
 
 
 def _not_the_library(answer, library_function) -> None:
-    expect(answer is not library_function, f"this is the library's {library_function.__name__}; "
-           "check the function you wrote in the exercise cell")
+    expect(
+        answer is not library_function,
+        f"this is the library's {library_function.__name__}; "
+        "check the function you wrote in the exercise cell",
+    )
 
 
 def check_assign_exits(assign_exits) -> None:
@@ -33,8 +37,11 @@ def check_assign_exits(assign_exits) -> None:
         got = np.asarray(assign_exits(probs, thresholds))
         expect(got.shape == want.shape, f"{k} exits, {n} samples: shape {got.shape}, expected {want.shape}")
         wrong = np.flatnonzero(got != want)
-        expect(wrong.size == 0, f"{k} exits, {n} samples: {wrong.size} samples at the wrong exit, e.g. sample "
-               f"{wrong[:1].tolist()} got exit {got[wrong[:1]].tolist()}, expected {want[wrong[:1]].tolist()}")
+        expect(
+            wrong.size == 0,
+            f"{k} exits, {n} samples: {wrong.size} samples at the wrong exit, e.g. sample "
+            f"{wrong[:1].tolist()} got exit {got[wrong[:1]].tolist()}, expected {want[wrong[:1]].tolist()}",
+        )
 
 
 def check_find_thresholds(find_thresholds) -> None:
@@ -44,8 +51,13 @@ def check_find_thresholds(find_thresholds) -> None:
     for k, n, q in [(3, 100, 0.5), (4, 257, 1.0), (5, 60, 1.8), (4, 10, 0.1)]:
         probs = _probs(rng, k, n)
         shares = budgeted.exit_shares(q, k)
-        expect_close(find_thresholds(probs, shares), budgeted.find_thresholds(probs, shares),
-                     f"thresholds for {k} exits, {n} samples, q = {q}", rtol=0, atol=0)
+        expect_close(
+            find_thresholds(probs, shares),
+            budgeted.find_thresholds(probs, shares),
+            f"thresholds for {k} exits, {n} samples, q = {q}",
+            rtol=0,
+            atol=0,
+        )
 
 
 def check_allocate(allocate) -> None:
@@ -57,9 +69,11 @@ def check_allocate(allocate) -> None:
         got, want = allocate(conf, q), library_allocate(conf, q)
         expect(len(got) == k, f"{k} exits: returned {len(got)} subsets")
         for j, (g, w) in enumerate(zip(got, want)):
-            expect(sorted(np.asarray(g).tolist()) == sorted(w.tolist()),
-                   f"{k} exits, {n} meta samples, q = {q}: exit {j} got samples {sorted(np.asarray(g).tolist())}, "
-                   f"expected {sorted(w.tolist())}")
+            expect(
+                sorted(np.asarray(g).tolist()) == sorted(w.tolist()),
+                f"{k} exits, {n} meta samples, q = {q}: exit {j} got samples {sorted(np.asarray(g).tolist())}, "
+                f"expected {sorted(w.tolist())}",
+            )
 
 
 def check_pseudo_update(pseudo_update) -> None:
@@ -79,8 +93,10 @@ def check_pseudo_update(pseudo_update) -> None:
     for i, (g, w) in enumerate(zip(got, want)):
         expect_close(g, w.numpy(), f"θ̂ of parameter {i}")
     probe = [te.tensor(rng.standard_normal(p.shape)) for p in params]
-    expect(all(isinstance(g, te.Tensor) and g.requires_grad for g in got),
-           "θ̂ must be tensors that still depend on the gradients (build them with tinyexit ops, not NumPy)")
+    expect(
+        all(isinstance(g, te.Tensor) and g.requires_grad for g in got),
+        "θ̂ must be tensors that still depend on the gradients (build them with tinyexit ops, not NumPy)",
+    )
     d_grads = te.grad(sum((g * u).sum() for g, u in zip(got, probe)), grads)
     for i, (d, u) in enumerate(zip(d_grads, probe)):
         expect_close(d, -lr * u.numpy(), f"d<θ̂, u>/d grad of parameter {i} (should be -lr·u)")

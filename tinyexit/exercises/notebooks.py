@@ -6,6 +6,7 @@ An exercise cell is a code cell whose first line is ``# Exercise NN.name``. Its 
 first code cell (its imports) and earlier exercise cells, so they can be run without the rest of the
 notebook, which is what ``python -m tinyexit.exercises check`` does.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ floor(n·p_k) most confident samples among those not taken yet; the last exit ta
 This is the rule budgeted-batch evaluation tunes its thresholds with (``take_most_confident``):
 easy (confident) samples leave early, hard ones go deep, in training as at test time.
 """
+
 from __future__ import annotations
 
 import numpy as np

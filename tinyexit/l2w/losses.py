@@ -2,6 +2,7 @@
 
 The per-sample loss matrix l_ik they weight is ``tinyexit.models.exit_losses``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """One L2W training step (Algorithm 1 of the paper), readable top to bottom in ``_half_step``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,9 +35,17 @@ class L2WTrainer:
         meta_objective: "allocated" (Eq. 6) or "vanilla" (every exit on the whole meta half).
     """
 
-    def __init__(self, model: nn.Module, wpn: WeightPredictionNet | None, optimizer: Optimizer,
-                 wpn_optimizer: Optimizer | None, q: float = 0.75, meta_interval: int = 1,
-                 weighting: str = "wpn", meta_objective: str = "allocated"):
+    def __init__(
+        self,
+        model: nn.Module,
+        wpn: WeightPredictionNet | None,
+        optimizer: Optimizer,
+        wpn_optimizer: Optimizer | None,
+        q: float = 0.75,
+        meta_interval: int = 1,
+        weighting: str = "wpn",
+        meta_objective: str = "allocated",
+    ):
         if weighting not in WEIGHTINGS:
             raise ValueError(f"unknown weighting {weighting!r}: expected one of {WEIGHTINGS}")
         if meta_objective not in META_OBJECTIVES:
@@ -67,11 +76,15 @@ class L2WTrainer:
         self.model.train()
         n = len(labels)
         if n < 2:
-            raise ValueError(f"an L2W step splits the batch in two halves and needs at least 2 samples, got {n}")
+            raise ValueError(
+                f"an L2W step splits the batch in two halves and needs at least 2 samples, got {n}"
+            )
         first, second = np.arange(n // 2), np.arange(n // 2, n)
         meta_step = self.weighting == "wpn" and self.iteration % self.meta_interval == 0
-        parts = [self._half_step(images[tr], labels[tr], images[me], labels[me], meta_step)
-                 for tr, me in ((first, second), (second, first))]
+        parts = [
+            self._half_step(images[tr], labels[tr], images[me], labels[me], meta_step)
+            for tr, me in ((first, second), (second, first))
+        ]
         self.iteration += 1
         meta = [p["meta_loss"] for p in parts if p["meta_loss"] is not None]
         return {
@@ -106,9 +119,14 @@ class L2WTrainer:
         self.optimizer.zero_grad()
         real_loss.backward()
         self.optimizer.step()
-        return {"loss": real_loss.item(), "meta_loss": meta_loss, "losses": losses.numpy().copy(),
-                "weights": w.numpy().copy(), "allocation": allocation,
-                "correct": int((logits[-1].numpy().argmax(1) == y_tr).sum())}
+        return {
+            "loss": real_loss.item(),
+            "meta_loss": meta_loss,
+            "losses": losses.numpy().copy(),
+            "weights": w.numpy().copy(),
+            "allocation": allocation,
+            "correct": int((logits[-1].numpy().argmax(1) == y_tr).sum()),
+        }
 
     def _wpn_step(self, losses: Tensor, conf: Tensor, x_me: Tensor, y_me) -> tuple[float, list[int]]:
         """Eq. 8: φ ← Adam step on ∇φ L_meta(θ̂(φ)); returns the meta loss and the allocation sizes.

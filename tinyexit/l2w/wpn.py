@@ -1,4 +1,5 @@
 """The weight prediction network (WPN): per-sample, per-exit loss weights from the loss matrix."""
+
 from __future__ import annotations
 
 from .. import nn
@@ -26,15 +27,24 @@ class WeightPredictionNet(nn.Module):
             softmax probabilities) or "both" (their concatenation, B×2K).
     """
 
-    def __init__(self, num_exits: int, hidden: int = 500, depth: int = 1, delta: float = 0.8,
-                 centre: str = "col", input: str = "loss"):
+    def __init__(
+        self,
+        num_exits: int,
+        hidden: int = 500,
+        depth: int = 1,
+        delta: float = 0.8,
+        centre: str = "col",
+        input: str = "loss",
+    ):
         super().__init__()
         if centre not in CENTRES:
             raise ValueError(f"unknown centre {centre!r}: expected one of {CENTRES}")
         if input not in WPN_INPUTS:
             raise ValueError(f"unknown WPN input {input!r}: expected one of {WPN_INPUTS}")
         if num_exits < 1 or hidden < 1 or depth < 1:
-            raise ValueError(f"num_exits, hidden and depth must be positive, got {num_exits}, {hidden}, {depth}")
+            raise ValueError(
+                f"num_exits, hidden and depth must be positive, got {num_exits}, {hidden}, {depth}"
+            )
         self.num_exits, self.delta, self.centre, self.input = num_exits, delta, centre, input
         width_in = num_exits * (2 if input == "both" else 1)
         layers = []

@@ -3,6 +3,7 @@
 Attribute names (``net``, ``conv_normal``, ``m``, ``linear``) follow the reference PyTorch code, so
 parameter names match the keys of its ``state_dict``.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,10 @@ def int_list(value: str | Sequence[int], name: str) -> list[int]:
 def check_width(width: int, what: str) -> int:
     """Raise a ValueError naming ``what`` when a computed layer width is below one channel."""
     if width < 1:
-        raise ValueError(f"{what} has {width} channels; widen the network (n_channels, growth_rate) "
-                         f"or raise the factor that shrinks it")
+        raise ValueError(
+            f"{what} has {width} channels; widen the network (n_channels, growth_rate) "
+            f"or raise the factor that shrinks it"
+        )
     return width
 
 
@@ -49,8 +52,9 @@ class ConvBasic(Module):
 
     def __init__(self, n_in: int, n_out: int, kernel: int = 3, stride: int = 1, padding: int = 1):
         super().__init__()
-        self.net = Sequential(Conv2d(n_in, n_out, kernel, stride, padding, bias=False),
-                              BatchNorm2d(n_out), ReLU())
+        self.net = Sequential(
+            Conv2d(n_in, n_out, kernel, stride, padding, bias=False), BatchNorm2d(n_out), ReLU()
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -68,9 +72,14 @@ class ConvBN(Module):
     def __init__(self, n_in: int, n_out: int, down: bool, bn_width: int):
         super().__init__()
         inner = min(n_in, bn_width * n_out)
-        self.net = Sequential(Conv2d(n_in, inner, 1, bias=False), BatchNorm2d(inner), ReLU(),
-                              Conv2d(inner, n_out, 3, 2 if down else 1, 1, bias=False),
-                              BatchNorm2d(n_out), ReLU())
+        self.net = Sequential(
+            Conv2d(n_in, inner, 1, bias=False),
+            BatchNorm2d(inner),
+            ReLU(),
+            Conv2d(inner, n_out, 3, 2 if down else 1, 1, bias=False),
+            BatchNorm2d(n_out),
+            ReLU(),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -95,14 +104,19 @@ class ClassifierHead(Module):
 
     def __init__(self, n_in: int, num_classes: int, head_channels: int = 128):
         super().__init__()
-        self.m = Sequential(ConvBasic(n_in, head_channels, 3, 2, 1),
-                            ConvBasic(head_channels, head_channels, 3, 2, 1), AvgPool2d(2))
+        self.m = Sequential(
+            ConvBasic(n_in, head_channels, 3, 2, 1),
+            ConvBasic(head_channels, head_channels, 3, 2, 1),
+            AvgPool2d(2),
+        )
         self.linear = Linear(head_channels, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[2:]) != (HEAD_INPUT_SIZE, HEAD_INPUT_SIZE):
-            raise ValueError(f"the CIFAR classifier head needs an {HEAD_INPUT_SIZE}x{HEAD_INPUT_SIZE} feature "
-                             f"map (the coarsest scale of a 32x32 image), got {x.shape[2]}x{x.shape[3]}")
+            raise ValueError(
+                f"the CIFAR classifier head needs an {HEAD_INPUT_SIZE}x{HEAD_INPUT_SIZE} feature "
+                f"map (the coarsest scale of a 32x32 image), got {x.shape[2]}x{x.shape[3]}"
+            )
         return self.linear(self.m(x).flatten(1))
 
 
@@ -135,6 +149,7 @@ def take_samples(state: Any, index: np.ndarray) -> Any:
                 done[id(item)] = item[array_module(item.data).asarray(index)]
             return done[id(item)]
         return type(item)(take(part) for part in item)
+
     return take(state)
 
 

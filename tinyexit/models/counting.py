@@ -12,6 +12,7 @@ The count at exit k is the running total at the moment exit k's logits were prod
 includes every block run so far and every earlier exit's head, as in the reference, which
 records the total whenever a classifier's Linear finishes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -40,8 +41,10 @@ class ExitCounts:
     params: list[int]
 
     def __str__(self) -> str:
-        rows = [f"exit {k + 1}: {m / 1e6:8.2f} M Mul-Adds  {p / 1e6:6.2f} M params"
-                for k, (m, p) in enumerate(zip(self.mul_adds, self.params))]
+        rows = [
+            f"exit {k + 1}: {m / 1e6:8.2f} M Mul-Adds  {p / 1e6:6.2f} M params"
+            for k, (m, p) in enumerate(zip(self.mul_adds, self.params))
+        ]
         return "\n".join(rows)
 
 
@@ -79,6 +82,7 @@ class _Recorder:
                     self.params += p.numel()
             self.snapshots[id(y)] = (y, self.mul_adds, self.params)  # y kept alive so its id stays unique
             return y
+
         return counted_forward
 
 
@@ -136,8 +140,10 @@ def count_ops(model: Module, input_size: tuple[int, int, int] = (3, 32, 32)) -> 
     mul_adds, n_params = [], []
     for k, out in enumerate(outputs):
         if id(out) not in recorder.snapshots:
-            raise RuntimeError(f"count_ops: the logits of exit {k + 1} were not returned by a counted layer; "
-                               f"end each exit with a Linear")
+            raise RuntimeError(
+                f"count_ops: the logits of exit {k + 1} were not returned by a counted layer; "
+                f"end each exit with a Linear"
+            )
         _, m_k, p_k = recorder.snapshots[id(out)]
         mul_adds.append(m_k)
         n_params.append(p_k)

@@ -7,6 +7,7 @@ one of the finer map, half the new channels each. With ``prune="max"`` the fines
 dropped every ``ceil(layers / S)`` layers and a 1x1 transition then shrinks the channels by
 ``reduction``. An exit (the CIFAR head) follows every block, on the coarsest scale.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,16 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..nn import Module, ModuleList, Sequential
 from ..nn import functional as F
-from .blocks import (ClassifierHead, ConvBasic, ConvBN, ConvNormal, check_width, init_weights, int_list,
-                     take_samples)
+from .blocks import (
+    ClassifierHead,
+    ConvBasic,
+    ConvBN,
+    ConvNormal,
+    check_width,
+    init_weights,
+    int_list,
+    take_samples,
+)
 
 #: Number of scales that takes a 32x32 image to the 8x8 map the CIFAR head needs.
 CIFAR_SCALES = 3
@@ -62,26 +71,51 @@ class MSDNLayer(Module):
     channels in and gains ``n_out * gr_factor[s]``.
     """
 
-    def __init__(self, n_in: int, n_out: int, gr_factor: Sequence[int], bn_factor: Sequence[int],
-                 in_scales: int, out_scales: int):
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        gr_factor: Sequence[int],
+        bn_factor: Sequence[int],
+        in_scales: int,
+        out_scales: int,
+    ):
         super().__init__()
         n_scales = len(gr_factor)
         self.discard = in_scales - out_scales
         offset = n_scales - out_scales
         self.layers = ModuleList()
         if self.discard > 0:
-            self.layers.append(ConvDownNormal(n_in * gr_factor[offset - 1], n_in * gr_factor[offset],
-                                              n_out * gr_factor[offset], bn_factor[offset - 1], bn_factor[offset]))
+            self.layers.append(
+                ConvDownNormal(
+                    n_in * gr_factor[offset - 1],
+                    n_in * gr_factor[offset],
+                    n_out * gr_factor[offset],
+                    bn_factor[offset - 1],
+                    bn_factor[offset],
+                )
+            )
         else:
-            self.layers.append(ConvNormal(n_in * gr_factor[offset], n_out * gr_factor[offset], bn_factor[offset]))
+            self.layers.append(
+                ConvNormal(n_in * gr_factor[offset], n_out * gr_factor[offset], bn_factor[offset])
+            )
         for s in range(offset + 1, n_scales):
-            self.layers.append(ConvDownNormal(n_in * gr_factor[s - 1], n_in * gr_factor[s],
-                                              n_out * gr_factor[s], bn_factor[s - 1], bn_factor[s]))
+            self.layers.append(
+                ConvDownNormal(
+                    n_in * gr_factor[s - 1],
+                    n_in * gr_factor[s],
+                    n_out * gr_factor[s],
+                    bn_factor[s - 1],
+                    bn_factor[s],
+                )
+            )
 
     def forward(self, x: list[Tensor]) -> list[Tensor]:
         if self.discard > 0:  # the finest input scale only feeds the stride-2 path of the next one
             return [layer(x[i], x[i + 1]) for i, layer in enumerate(self.layers)]
-        return [self.layers[0](x[0])] + [layer(x[i - 1], x[i]) for i, layer in enumerate(self.layers) if i > 0]
+        return [self.layers[0](x[0])] + [
+            layer(x[i - 1], x[i]) for i, layer in enumerate(self.layers) if i > 0
+        ]
 
 
 class Transition(Module):
@@ -123,21 +157,37 @@ class MSDNet(Module):
     layers, so the reference trains from PyTorch's default init; RANet's reference applies it.)
     """
 
-    def __init__(self, num_classes: int, n_blocks: int, step_mode: str, step: int, base: int, n_channels: int,
-                 growth_rate: int, gr_factor: str | Sequence[int], bn_factor: str | Sequence[int], prune: str,
-                 reduction: float, head_channels: int = 128):
+    def __init__(
+        self,
+        num_classes: int,
+        n_blocks: int,
+        step_mode: str,
+        step: int,
+        base: int,
+        n_channels: int,
+        growth_rate: int,
+        gr_factor: str | Sequence[int],
+        bn_factor: str | Sequence[int],
+        prune: str,
+        reduction: float,
+        head_channels: int = 128,
+    ):
         super().__init__()
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
         if min(num_classes, n_channels, head_channels) < 1:
-            raise ValueError(f"num_classes, n_channels and head_channels must be positive, got {num_classes}, "
-                             f"{n_channels}, {head_channels}")
+            raise ValueError(
+                f"num_classes, n_channels and head_channels must be positive, got {num_classes}, "
+                f"{n_channels}, {head_channels}"
+            )
         self._check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction)
         self.n_scales, self.num_exits = len(gr), n_blocks
         self.steps = [base] + [step if step_mode == "even" else step * i + 1 for i in range(1, n_blocks)]
         n_layers_all, n_layer_curr, n_in = sum(self.steps), 0, n_channels
         if prune == "min" and n_layers_all < self.n_scales - 1:
-            raise ValueError(f"prune='min' drops one scale per layer at the end and needs at least "
-                             f"{self.n_scales - 1} layers, got {n_layers_all}")
+            raise ValueError(
+                f"prune='min' drops one scale per layer at the end and needs at least "
+                f"{self.n_scales - 1} layers, got {n_layers_all}"
+            )
         self.blocks, self.classifier = ModuleList(), ModuleList()
         for n_layers in self.steps:
             layers = [MSDNFirstLayer(n_channels, gr)] if n_layer_curr == 0 else []
@@ -146,10 +196,15 @@ class MSDNet(Module):
                 in_scales, out_scales = self._scales(prune, n_layers_all, n_layer_curr)
                 layers.append(MSDNLayer(n_in, growth_rate, gr, bn, in_scales, out_scales))
                 n_in += growth_rate
-                if reduction > 0 and (in_scales > out_scales if prune == "max" else
-                                      n_layer_curr in (n_layers_all // 3, 2 * n_layers_all // 3)):
-                    n_out = check_width(math.floor(reduction * n_in), f"the transition after layer {n_layer_curr}")
-                    layers.append(Transition(n_in, n_out, gr[self.n_scales - out_scales:]))
+                if reduction > 0 and (
+                    in_scales > out_scales
+                    if prune == "max"
+                    else n_layer_curr in (n_layers_all // 3, 2 * n_layers_all // 3)
+                ):
+                    n_out = check_width(
+                        math.floor(reduction * n_in), f"the transition after layer {n_layer_curr}"
+                    )
+                    layers.append(Transition(n_in, n_out, gr[self.n_scales - out_scales :]))
                     n_in = n_out
             self.blocks.append(Sequential(*layers))
             self.classifier.append(ClassifierHead(n_in * gr[-1], num_classes, head_channels))
@@ -159,9 +214,11 @@ class MSDNet(Module):
     def _check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction) -> None:
         """Raise a ValueError naming the first problem of the configuration."""
         if len(gr) != CIFAR_SCALES:
-            raise ValueError(f"MSDNet's CIFAR classifier head needs an 8x8 coarsest scale, and a 32x32 image "
-                             f"reaches 8x8 after exactly {CIFAR_SCALES} scales: gr_factor needs {CIFAR_SCALES} "
-                             f"entries, got {gr}")
+            raise ValueError(
+                f"MSDNet's CIFAR classifier head needs an 8x8 coarsest scale, and a 32x32 image "
+                f"reaches 8x8 after exactly {CIFAR_SCALES} scales: gr_factor needs {CIFAR_SCALES} "
+                f"entries, got {gr}"
+            )
         if len(bn) != len(gr):
             raise ValueError(f"bn_factor needs one entry per scale ({len(gr)}), got {bn}")
         if step_mode not in ("even", "lin_grow"):
@@ -169,24 +226,32 @@ class MSDNet(Module):
         if prune not in ("min", "max"):
             raise ValueError(f"prune must be 'min' or 'max', got {prune!r}")
         if n_blocks < 1 or base < 1 or step < 0 or (step_mode == "even" and n_blocks > 1 and step < 1):
-            raise ValueError(f"every block needs at least one layer: got n_blocks={n_blocks}, base={base}, "
-                             f"step={step} ({step_mode})")
+            raise ValueError(
+                f"every block needs at least one layer: got n_blocks={n_blocks}, base={base}, "
+                f"step={step} ({step_mode})"
+            )
         odd = [s for s in range(1, len(gr)) if growth_rate * gr[s] % 2]
         if growth_rate < 1 or odd:
-            raise ValueError(f"growth_rate * gr_factor[s] must be a positive even number for every scale s >= 1 "
-                             f"(half the new channels come from each of two convolutions); got growth_rate="
-                             f"{growth_rate}, gr_factor={gr}")
+            raise ValueError(
+                f"growth_rate * gr_factor[s] must be a positive even number for every scale s >= 1 "
+                f"(half the new channels come from each of two convolutions); got growth_rate="
+                f"{growth_rate}, gr_factor={gr}"
+            )
         if not 0 <= reduction <= 1:
             raise ValueError(f"reduction must lie in [0, 1], got {reduction}")
 
     def _scales(self, prune: str, n_layers_all: int, n_layer_curr: int) -> tuple[int, int]:
         """(in_scales, out_scales) of the ``n_layer_curr``-th layer (1-based), as the reference prunes."""
         if prune == "min":
-            return (min(self.n_scales, n_layers_all - n_layer_curr + 2),
-                    min(self.n_scales, n_layers_all - n_layer_curr + 1))
+            return (
+                min(self.n_scales, n_layers_all - n_layer_curr + 2),
+                min(self.n_scales, n_layers_all - n_layer_curr + 1),
+            )
         interval = math.ceil(n_layers_all / self.n_scales)
-        return (self.n_scales - max(0, n_layer_curr - 2) // interval,
-                self.n_scales - (n_layer_curr - 1) // interval)
+        return (
+            self.n_scales - max(0, n_layer_curr - 2) // interval,
+            self.n_scales - (n_layer_curr - 1) // interval,
+        )
 
     def iter_exits(self, x: Tensor) -> Generator[Tensor, np.ndarray | None, None]:
         """Run the network exit by exit, yielding each exit's logits, shallowest first.

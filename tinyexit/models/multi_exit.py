@@ -3,6 +3,7 @@
 The baseline and L2W trainers, ``predict_probs`` and ``early_exit_predict`` all prepare batches with
 ``as_batch``; both trainers take their per-exit losses from ``exit_losses``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -35,7 +36,9 @@ def as_batch(model: Module, images, labels=None) -> tuple[Tensor, np.ndarray | N
         return images, None
     labels = labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
     if images.ndim < 2 or labels.shape != (images.shape[0],):
-        raise ValueError(f"images {images.shape} and labels {labels.shape} do not match: expected (N, ...) and (N,)")
+        raise ValueError(
+            f"images {images.shape} and labels {labels.shape} do not match: expected (N, ...) and (N,)"
+        )
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
     return images, labels

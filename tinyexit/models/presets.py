@@ -19,9 +19,11 @@ ranet4_tiny    4      0.51 1.63 2.68 3.37                     0.011 0.038 0.058 
 =============  =====  ======================================  ================================  ======
 
 ``msdnet5``, ``msdnet7`` and ``ranet6`` are the paper's CIFAR configurations (their Mul-Adds and
-parameters are in docs/design-choices.md, "Models"); the small ones keep their structure with fewer channels and narrower heads.
+parameters are in docs/design-choices.md, "Models"); the small ones keep their structure with fewer channels
+and narrower heads.
 ``ranet4_*`` use one-layer fusion blocks (``step=1``), which the reference code cannot build.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,11 +35,34 @@ from .ranet import RANet
 #: ``arch`` value -> model class
 ARCHS: dict[str, type[Module]] = {"msdnet": MSDNet, "ranet": RANet}
 
-_MSDNET = dict(arch="msdnet", step_mode="lin_grow", step=1, base=1, n_channels=16, growth_rate=6,
-               gr_factor=[1, 2, 4], bn_factor=[1, 2, 4], prune="max", reduction=0.5, head_channels=128)
-_RANET = dict(arch="ranet", n_blocks=2, block_step=2, step=2, step_mode="lg", n_channels=16, growth_rate=6,
-              scale_list=[1, 2, 3], gr_factor=[4, 2, 1], bn_factor=[4, 2, 1], compress_factor=0.25, reduction=0.5,
-              head_channels=128)
+_MSDNET = dict(
+    arch="msdnet",
+    step_mode="lin_grow",
+    step=1,
+    base=1,
+    n_channels=16,
+    growth_rate=6,
+    gr_factor=[1, 2, 4],
+    bn_factor=[1, 2, 4],
+    prune="max",
+    reduction=0.5,
+    head_channels=128,
+)
+_RANET = dict(
+    arch="ranet",
+    n_blocks=2,
+    block_step=2,
+    step=2,
+    step_mode="lg",
+    n_channels=16,
+    growth_rate=6,
+    scale_list=[1, 2, 3],
+    gr_factor=[4, 2, 1],
+    bn_factor=[4, 2, 1],
+    compress_factor=0.25,
+    reduction=0.5,
+    head_channels=128,
+)
 
 #: name -> configuration: ``arch`` ("msdnet" or "ranet") and the constructor's keyword arguments
 #: except ``num_classes``.

@@ -7,6 +7,7 @@ read the features of the same block of the previous (coarser) flow, resized bili
 (``align_corners=True``), and some of them downsample their flow to the next coarser scale.
 The remaining blocks of a flow are plain dense blocks, each followed by an exit.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,19 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from ..nn import Module, ModuleList
 from ..nn import functional as F
-from .blocks import (HEAD_INPUT_SIZE, ClassifierHead, ConvBasic, ConvBN, ConvNormal, Deferred, check_width,
-                     halve, init_weights, int_list, take_samples)
+from .blocks import (
+    HEAD_INPUT_SIZE,
+    ClassifierHead,
+    ConvBasic,
+    ConvBN,
+    ConvNormal,
+    Deferred,
+    check_width,
+    halve,
+    init_weights,
+    int_list,
+    take_samples,
+)
 
 
 def _resize(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -35,12 +47,22 @@ class ConvUpNormal(Module):
     flow's feature ``low``; with ``down`` the layer halves the resolution of ``x``.
     """
 
-    def __init__(self, n_in: int, n_in_low: int, n_out: int, bn_width: int, bn_width_low: int,
-                 compress_factor: float, down: bool):
+    def __init__(
+        self,
+        n_in: int,
+        n_in_low: int,
+        n_out: int,
+        bn_width: int,
+        bn_width_low: int,
+        compress_factor: float,
+        down: bool,
+    ):
         super().__init__()
         n_up = check_width(math.floor(n_out * compress_factor), "a fusion layer's path from the coarser flow")
         self.conv_up = ConvBN(n_in_low, n_up, False, bn_width_low)
-        self.conv_normal = ConvBN(n_in, check_width(n_out - n_up, "a fusion layer's own path"), down, bn_width)
+        self.conv_normal = ConvBN(
+            n_in, check_width(n_out - n_up, "a fusion layer's own path"), down, bn_width
+        )
 
     def forward(self, low: Tensor, x: Tensor) -> Tensor:
         new = self.conv_normal(x)
@@ -55,9 +77,13 @@ class DenseBlock(Module):
     and every layer's output, which the next flow's fusion block reads.
     """
 
-    def __init__(self, num_layers: int, n_in: int, growth_rate: int, reduction: float, trans: bool, bn_width: int):
+    def __init__(
+        self, num_layers: int, n_in: int, growth_rate: int, reduction: float, trans: bool, bn_width: int
+    ):
         super().__init__()
-        self.layers = ModuleList(ConvNormal(n_in + i * growth_rate, growth_rate, bn_width) for i in range(num_layers))
+        self.layers = ModuleList(
+            ConvNormal(n_in + i * growth_rate, growth_rate, bn_width) for i in range(num_layers)
+        )
         n_out = n_in + num_layers * growth_rate
         self.trans = _transition(n_out, reduction) if trans else None
         self.out_channels = self.trans.net[0].out_channels if trans else n_out
@@ -82,15 +108,37 @@ class FusionBlock(Module):
         bn_width, bn_width_low: bottleneck factors of this flow and of the coarser one.
     """
 
-    def __init__(self, num_layers: int, n_in: int, n_in_low: Sequence[int], growth_rate: int, reduction: float,
-                 trans: bool, down: bool, compress_factor: float, bn_width: int, bn_width_low: int):
+    def __init__(
+        self,
+        num_layers: int,
+        n_in: int,
+        n_in_low: Sequence[int],
+        growth_rate: int,
+        reduction: float,
+        trans: bool,
+        down: bool,
+        compress_factor: float,
+        bn_width: int,
+        bn_width_low: int,
+    ):
         super().__init__()
         # built per layer, so that a one-layer block works (the reference fails on it)
         self.layers = ModuleList(
-            ConvUpNormal(n_in + j * growth_rate, n_in_low[j], growth_rate, bn_width, bn_width_low, compress_factor,
-                         down and j == num_layers - 1) for j in range(num_layers))
+            ConvUpNormal(
+                n_in + j * growth_rate,
+                n_in_low[j],
+                growth_rate,
+                bn_width,
+                bn_width_low,
+                compress_factor,
+                down and j == num_layers - 1,
+            )
+            for j in range(num_layers)
+        )
         n_out = n_in + num_layers * growth_rate
-        n_last = check_width(math.floor(n_out * compress_factor), "a fusion block's last path from the coarser flow")
+        n_last = check_width(
+            math.floor(n_out * compress_factor), "a fusion block's last path from the coarser flow"
+        )
         self.conv_last = ConvBasic(n_in_low[num_layers], n_last, 1, 1, 0)
         n_out += n_last
         self.trans = _transition(n_out, reduction) if trans else None
@@ -156,14 +204,40 @@ class RANet(Module):
         ValueError: for an inconsistent configuration, naming the problem.
     """
 
-    def __init__(self, num_classes: int, n_blocks: int, block_step: int, step: int, step_mode: str,
-                 n_channels: int, growth_rate: int, scale_list: str | Sequence[int], gr_factor: str | Sequence[int],
-                 bn_factor: str | Sequence[int], compress_factor: float, reduction: float, head_channels: int = 128):
+    def __init__(
+        self,
+        num_classes: int,
+        n_blocks: int,
+        block_step: int,
+        step: int,
+        step_mode: str,
+        n_channels: int,
+        growth_rate: int,
+        scale_list: str | Sequence[int],
+        gr_factor: str | Sequence[int],
+        bn_factor: str | Sequence[int],
+        compress_factor: float,
+        reduction: float,
+        head_channels: int = 128,
+    ):
         super().__init__()
         scales = int_list(scale_list, "scale_list")
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
-        self._check(num_classes, n_blocks, block_step, step, step_mode, n_channels, growth_rate, scales, gr, bn,
-                    compress_factor, reduction, head_channels)
+        self._check(
+            num_classes,
+            n_blocks,
+            block_step,
+            step,
+            step_mode,
+            n_channels,
+            growth_rate,
+            scales,
+            gr,
+            bn,
+            compress_factor,
+            reduction,
+            head_channels,
+        )
         self.n_scales = len(scales)
         flow_end = [0] + [n_blocks + block_step * i for i in range(self.n_scales)]
         self.n_fused = flow_end[:-1]  # flow i fuses its first flow_end[i] blocks with flow i - 1
@@ -177,17 +251,32 @@ class RANet(Module):
         low_channels: list[list[int]] = []
         for ii in range(self.n_scales):
             flow, channels = ModuleList(), []
-            n_in, size, rate, n_blocks_ii = n_channels * gr[ii], sizes[ii], growth_rate * gr[ii], flow_end[ii + 1]
+            n_in, size, rate, n_blocks_ii = (
+                n_channels * gr[ii],
+                sizes[ii],
+                growth_rate * gr[ii],
+                flow_end[ii + 1],
+            )
             # the flow halves its resolution at the ends of the last scales[ii] - 1 earlier flows
-            downs = set(flow_end[1:ii + 1][-(scales[ii] - 1):]) if scales[ii] > 1 else set()
+            downs = set(flow_end[1 : ii + 1][-(scales[ii] - 1) :]) if scales[ii] > 1 else set()
             for i in range(n_blocks_ii):
                 n_layers = step if step_mode == "even" else step * (i + 1)
                 # transitions after blocks floor(t * n / scale), t = 1 .. scale - 1 (1-based)
                 trans = any(i + 1 == (t + 1) * n_blocks_ii // scales[ii] for t in range(scales[ii] - 1))
                 if i < self.n_fused[ii]:
                     down = i + 1 in downs
-                    block = FusionBlock(n_layers, n_in, low_channels[i], rate, reduction, trans, down,
-                                        compress_factor, bn[ii], bn[ii - 1])
+                    block = FusionBlock(
+                        n_layers,
+                        n_in,
+                        low_channels[i],
+                        rate,
+                        reduction,
+                        trans,
+                        down,
+                        compress_factor,
+                        bn[ii],
+                        bn[ii - 1],
+                    )
                     size = halve(size) if down else size
                 else:
                     block = DenseBlock(n_layers, n_in, rate, reduction, trans, bn[ii])
@@ -200,30 +289,50 @@ class RANet(Module):
                             f"RANet's CIFAR classifier head needs an {HEAD_INPUT_SIZE}x{HEAD_INPUT_SIZE} map, but "
                             f"exit {len(self.classifier) + 1} (flow {ii}, block {i}) sits on {size}x{size} for a "
                             f"32x32 image; scale_list {scales} must start at 1 (the 8x8 flow), end at 3 (32x32) and "
-                            f"grow by 0 or 1 from one flow to the next")
+                            f"grow by 0 or 1 from one flow to the next"
+                        )
                     self.classifier.append(ClassifierHead(n_in, num_classes, head_channels))
             low_channels = channels
             self.scale_flows.append(flow)
         init_weights(self)
 
     @staticmethod
-    def _check(num_classes, n_blocks, block_step, step, step_mode, n_channels, growth_rate, scales, gr, bn,
-               compress_factor, reduction, head_channels) -> None:
+    def _check(
+        num_classes,
+        n_blocks,
+        block_step,
+        step,
+        step_mode,
+        n_channels,
+        growth_rate,
+        scales,
+        gr,
+        bn,
+        compress_factor,
+        reduction,
+        head_channels,
+    ) -> None:
         """Raise a ValueError naming the first problem of the configuration."""
         if min(num_classes, n_channels, head_channels) < 1:
-            raise ValueError(f"num_classes, n_channels and head_channels must be positive, got {num_classes}, "
-                             f"{n_channels}, {head_channels}")
+            raise ValueError(
+                f"num_classes, n_channels and head_channels must be positive, got {num_classes}, "
+                f"{n_channels}, {head_channels}"
+            )
         if not len(scales) == len(gr) == len(bn):
-            raise ValueError(f"scale_list, gr_factor and bn_factor need one entry per scale flow, got {scales}, "
-                             f"{gr}, {bn}")
+            raise ValueError(
+                f"scale_list, gr_factor and bn_factor need one entry per scale flow, got {scales}, {gr}, {bn}"
+            )
         if step_mode not in ("even", "lg"):
             raise ValueError(f"step_mode must be 'even' or 'lg', got {step_mode!r}")
         if n_blocks < 1 or block_step < 0 or step < 1 or growth_rate < 1:
-            raise ValueError(f"need n_blocks >= 1, block_step >= 0, step >= 1 and growth_rate >= 1; got "
-                             f"{n_blocks}, {block_step}, {step}, {growth_rate}")
+            raise ValueError(
+                f"need n_blocks >= 1, block_step >= 0, step >= 1 and growth_rate >= 1; got "
+                f"{n_blocks}, {block_step}, {step}, {growth_rate}"
+            )
         if not (0 < compress_factor < 1 and 0 < reduction <= 1):
-            raise ValueError(f"need 0 < compress_factor < 1 and 0 < reduction <= 1, got {compress_factor}, "
-                             f"{reduction}")
+            raise ValueError(
+                f"need 0 < compress_factor < 1 and 0 < reduction <= 1, got {compress_factor}, {reduction}"
+            )
 
     def iter_exits(self, x: Tensor) -> Generator[Tensor, np.ndarray | None, None]:
         """Run the network exit by exit, yielding each exit's logits, shallowest first.
@@ -253,7 +362,7 @@ class RANet(Module):
                     n_exits += 1
                     if keep is not None:
                         h = take_samples(h, keep)
-                        for later in features + inputs[ii + 1:]:
+                        for later in features + inputs[ii + 1 :]:
                             later.keep(keep)
             low = features
 

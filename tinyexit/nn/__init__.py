@@ -1,4 +1,5 @@
 """Neural-network building blocks, as ``torch.nn``."""
+
 from . import functional, init
 from .containers import ModuleList, Sequential
 from .functional_call import functional_call

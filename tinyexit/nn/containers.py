@@ -1,4 +1,5 @@
 """Containers: ``Sequential`` and ``ModuleList``, children named "0", "1", ... as in PyTorch."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -5,6 +5,7 @@ The wrappers here check tensors, dtypes and devices and then call the differenti
 size) with ``tinyexit.backend.geometry``. One deliberate difference from PyTorch: ``interpolate``
 defaults to ``align_corners=True``, the setting RANet uses (see docs/api.md).
 """
+
 from __future__ import annotations
 
 from ..autograd.tensor import Tensor
@@ -15,8 +16,21 @@ from ..ops.conv import conv
 from ..ops.pool import avg_pool, max_pool
 from ..ops.resize import bilinear
 
-__all__ = ["avg_pool2d", "batch_norm", "cat", "conv2d", "cross_entropy", "interpolate",
-           "linear", "log_softmax", "max_pool2d", "relu", "sigmoid", "softmax", "tanh"]
+__all__ = [
+    "avg_pool2d",
+    "batch_norm",
+    "cat",
+    "conv2d",
+    "cross_entropy",
+    "interpolate",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
 
 
 def _check_nchw(x: Tensor, what: str) -> None:
@@ -48,8 +62,10 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b, with W of shape (out_features, in_features), as PyTorch's."""
     if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input {input.shape} does not match weight {weight.shape} "
-                         f"(expects last dimension {weight.shape[-1] if weight.ndim else '?'})")
+        raise ValueError(
+            f"linear: input {input.shape} does not match weight {weight.shape} "
+            f"(expects last dimension {weight.shape[-1] if weight.ndim else '?'})"
+        )
     _check_same(input, weight, "weight", "linear")
     y = input @ weight.T
     return y if bias is None else y + bias
@@ -67,8 +83,9 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     return max_pool(input, kernel_size, stride, padding)
 
 
-def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "bilinear",
-                align_corners: bool = True) -> Tensor:
+def interpolate(
+    input: Tensor, size=None, scale_factor=None, mode: str = "bilinear", align_corners: bool = True
+) -> Tensor:
     """Bilinear resizing to ``size`` = (H, W) or by ``scale_factor``.
 
     Only ``mode="bilinear"`` is offered. ``align_corners`` defaults to True (PyTorch's default is

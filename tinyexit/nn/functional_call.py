@@ -1,4 +1,5 @@
 """Running a module with some parameters (or buffers) replaced, without changing the module."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -22,13 +23,20 @@ def functional_call(module: Module, params: Mapping[str, Tensor], *args, **kwarg
             owner = modules.get(owner_name)
             table = None
             if owner is not None:
-                table = owner._parameters if leaf in owner._parameters else (
-                    owner._buffers if leaf in owner._buffers else None)
+                table = (
+                    owner._parameters
+                    if leaf in owner._parameters
+                    else (owner._buffers if leaf in owner._buffers else None)
+                )
             if table is None:
-                raise KeyError(f"functional_call: {type(module).__name__} has no parameter or buffer {name!r}")
+                raise KeyError(
+                    f"functional_call: {type(module).__name__} has no parameter or buffer {name!r}"
+                )
             if not isinstance(value, Tensor) or value.shape != table[leaf].shape:
-                raise ValueError(f"functional_call: {name!r} must be a Tensor of shape {table[leaf].shape}, "
-                                 f"got {getattr(value, 'shape', type(value).__name__)}")
+                raise ValueError(
+                    f"functional_call: {name!r} must be a Tensor of shape {table[leaf].shape}, "
+                    f"got {getattr(value, 'shape', type(value).__name__)}"
+                )
             swapped.append((table, leaf, table[leaf]))
             table[leaf] = value
         return module(*args, **kwargs)

@@ -1,4 +1,5 @@
 """In-place initialisation of parameters (``tinyexit.nn.init``), drawing from the global generator."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Turning operands into Tensors of a common dtype before an op runs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,5 +33,6 @@ def promote(a, b) -> tuple[Tensor, Tensor]:
     if fb and not fa:
         return Tensor.wrap(a.data.astype(b.dtype)), b
     from .unary import cast  # a float32 and a float64 operand: cast differentiably up
+
     dtype = np.promote_types(a.dtype, b.dtype)
     return cast(a, dtype), cast(b, dtype)

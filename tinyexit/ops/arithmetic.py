@@ -1,4 +1,5 @@
 """+ - * / ** and negation, with NumPy broadcasting (gradients summed back to each input's shape)."""
+
 from __future__ import annotations
 
 from ..autograd.function import Function
@@ -82,7 +83,7 @@ def neg(x: Tensor) -> Tensor:
 
 class PowScalar(Function):
     def forward(self, x, p):
-        return x ** p
+        return x**p
 
     def backward(self, gy):
         (x,) = self.inputs
@@ -98,12 +99,12 @@ def pow_scalar(x: Tensor, p: float) -> Tensor:
 
 class Pow(Function):
     def forward(self, a, b):
-        return a ** b
+        return a**b
 
     def backward(self, gy):
         a, b = self.inputs
         ga = sum_to(gy * b * a ** (b - 1), a.shape) if a.requires_grad else None
-        gb = sum_to(gy * a ** b * a.log(), b.shape) if b.requires_grad else None  # d(a^b)/db = a^b ln a
+        gb = sum_to(gy * a**b * a.log(), b.shape) if b.requires_grad else None  # d(a^b)/db = a^b ln a
         return ga, gb
 
 
@@ -113,4 +114,3 @@ def pow(a, b) -> Tensor:
         return pow_scalar(a, b)
     a, b = promote(a, b)
     return Pow.apply(a, b)
-

@@ -11,6 +11,7 @@ Its backward is ``BatchNormGrad`` (x, w, gy) -> (gx, gw, gb), also one op on raw
 first-order backward costs one node; its own backward (the second derivative that the L2W
 pseudo-update needs) is written with tinyexit's differentiable ops, so every order works.
 """
+
 from __future__ import annotations
 
 from ..autograd.function import Function
@@ -100,9 +101,16 @@ def batch_norm_grad(x: Tensor, w: Tensor, gy: Tensor, axes, eps, mu, s) -> tuple
     return BatchNormGrad.apply(x, w, gy, axes=axes, eps=eps, mu=mu, s=s)
 
 
-def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
-               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     """Normalise each channel of an (N, C, ...) tensor, as ``torch.nn.functional.batch_norm``.
 
     In training, batch statistics are used (biased variance) and the running statistics are
@@ -112,10 +120,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if input.ndim < 2:
         raise ValueError(f"batch_norm expects input of shape (N, C, ...), got {input.shape}")
     c = input.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                    ("bias", bias)):
+    for name, t in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
         if t is not None and t.shape != (c,):
-            raise ValueError(f"batch_norm: {name} has shape {t.shape}, expected ({c},) for input {input.shape}")
+            raise ValueError(
+                f"batch_norm: {name} has shape {t.shape}, expected ({c},) for input {input.shape}"
+            )
     stat_shape = (1, c) + (1,) * (input.ndim - 2)
     xp = array_module(input.data)
     if not training:
@@ -130,6 +144,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError(f"batch_norm in training needs more than one value per channel, input {input.shape}")
     w = weight.reshape(stat_shape) if weight is not None else Tensor.wrap(xp.ones(stat_shape, input.dtype))
     b = bias.reshape(stat_shape) if bias is not None else Tensor.wrap(xp.zeros(stat_shape, input.dtype))
-    return BatchNorm.apply(input, w, b, axes=(0,) + tuple(range(2, input.ndim)), eps=eps,
-                           running_mean=None if running_mean is None else running_mean.data,
-                           running_var=None if running_var is None else running_var.data, momentum=momentum)
+    return BatchNorm.apply(
+        input,
+        w,
+        b,
+        axes=(0,) + tuple(range(2, input.ndim)),
+        eps=eps,
+        running_mean=None if running_mean is None else running_mean.data,
+        running_var=None if running_var is None else running_var.data,
+        momentum=momentum,
+    )

@@ -1,4 +1,5 @@
 """Broadcasting and its adjoint, summing back to a shape; each is the other's gradient."""
+
 from __future__ import annotations
 
 from ..autograd.function import Function

@@ -1,4 +1,5 @@
 """Comparisons: boolean tensors that carry no gradient."""
+
 from __future__ import annotations
 
 from ..autograd.tensor import Tensor

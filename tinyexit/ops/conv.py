@@ -8,6 +8,7 @@ others, so derivatives of any order work. With <a, b> the sum of elementwise pro
 ``conv_input_grad`` is the transposed convolution. Each op runs the backend kernel of its name
 (``conv2d``, ``conv2d_input_grad``, ``conv2d_weight_grad``).
 """
+
 from __future__ import annotations
 
 from ..autograd.function import Function
@@ -62,7 +63,9 @@ class ConvWeightGrad(Function):
     def backward(self, gv):
         x, g = self.inputs
         s, p = self.stride, self.padding
-        gx = conv_input_grad(g, gv, x.shape[2:], s, p) if x.requires_grad else None  # <v, gv> = <conv(x, gv), g>
+        gx = (
+            conv_input_grad(g, gv, x.shape[2:], s, p) if x.requires_grad else None
+        )  # <v, gv> = <conv(x, gv), g>
         gg = conv(x, gv, s, p) if g.requires_grad else None
         return gx, gg
 

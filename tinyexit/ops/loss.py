@@ -1,4 +1,5 @@
 """Losses: cross entropy with integer class targets."""
+
 from __future__ import annotations
 
 from ..autograd.tensor import Tensor
@@ -25,10 +26,13 @@ def cross_entropy(input: Tensor, target, reduction: str = "mean") -> Tensor:
         raise TypeError(f"cross_entropy expects integer class targets, got dtype {t.dtype}")
     n, c = input.shape
     if t.shape != (n,):
-        raise ValueError(f"cross_entropy: target has shape {t.shape}, expected ({n},) to match input {input.shape}")
+        raise ValueError(
+            f"cross_entropy: target has shape {t.shape}, expected ({n},) to match input {input.shape}"
+        )
     if n and (int(t.min()) < 0 or int(t.max()) >= c):
-        raise ValueError(f"cross_entropy: target values must lie in [0, {c}), got range "
-                         f"[{int(t.min())}, {int(t.max())}]")
+        raise ValueError(
+            f"cross_entropy: target values must lie in [0, {c}), got range [{int(t.min())}, {int(t.max())}]"
+        )
     xp = array_module(input.data)
     losses = -log_softmax(input, dim=1)[xp.arange(n), t]  # l_i = -log p_i[y_i]
     if reduction == "none":

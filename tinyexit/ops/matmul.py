@@ -1,4 +1,5 @@
 """Matrix product with NumPy's batching rules (``@``)."""
+
 from __future__ import annotations
 
 from ..autograd.function import Function
@@ -26,8 +27,10 @@ def matmul(a, b) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension; use * for scalars")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
-                         f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})")
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not match "
+            f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
+        )
     if a.ndim == 1 and b.ndim == 1:
         return reshape(MatMul.apply(reshape(a, 1, -1), reshape(b, -1, 1)), ())
     if a.ndim == 1:

@@ -5,6 +5,7 @@ then a *gather* at those positions, whose adjoint is a *scatter-add*, and vice v
 the backend kernel of its name (``avg_pool2d``, ``avg_pool2d_adjoint``, ``max_pool2d_gather``,
 ``max_pool2d_scatter``).
 """
+
 from __future__ import annotations
 
 from ..autograd.function import Function
@@ -35,8 +36,9 @@ class AvgPoolAdjoint(Function):
 
 def avg_pool_adjoint(gy: Tensor, input_hw, kernel_size, stride, padding) -> Tensor:
     """The adjoint of ``avg_pool``: spreads each window's value evenly back over an ``input_hw`` map."""
-    return AvgPoolAdjoint.apply(gy, input_hw=tuple(input_hw), kernel_size=kernel_size, stride=stride,
-                                padding=padding)
+    return AvgPoolAdjoint.apply(
+        gy, input_hw=tuple(input_hw), kernel_size=kernel_size, stride=stride, padding=padding
+    )
 
 
 class MaxPoolGather(Function):

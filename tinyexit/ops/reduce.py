@@ -1,4 +1,5 @@
 """Reductions over dimensions: sum, mean, max/min (values and indices), amax/amin, var, argmax."""
+
 from __future__ import annotations
 
 import builtins

@@ -1,5 +1,6 @@
 """Bilinear resizing and its adjoint, each the other's derivative (backend kernels
 ``interpolate_bilinear`` and ``interpolate_bilinear_adjoint``)."""
+
 from __future__ import annotations
 
 from ..autograd.function import Function

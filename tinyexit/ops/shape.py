@@ -1,4 +1,5 @@
 """Shape operations: reshape, permute/transpose, indexing and its adjoint, cat, stack."""
+
 from __future__ import annotations
 
 from ..autograd.function import Function
@@ -22,8 +23,9 @@ def reshape(x: Tensor, *shape) -> Tensor:
     try:
         return Reshape.apply(x, shape=shape)
     except ValueError:
-        raise ValueError(f"cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) "
-                         f"into shape {shape}") from None
+        raise ValueError(
+            f"cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into shape {shape}"
+        ) from None
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -31,7 +33,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
         return reshape(x, 1)
     s, e = start_dim % x.ndim, end_dim % x.ndim
-    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1:])
+    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1 :])
 
 
 def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
@@ -39,7 +41,7 @@ def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
     if dim is None:
         return reshape(x, tuple(n for n in x.shape if n != 1))
     dim = dim % max(x.ndim, 1)
-    return x if x.shape[dim] != 1 else reshape(x, x.shape[:dim] + x.shape[dim + 1:])
+    return x if x.shape[dim] != 1 else reshape(x, x.shape[:dim] + x.shape[dim + 1 :])
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
@@ -53,7 +55,9 @@ class Permute(Function):
         return x.transpose(dims)
 
     def backward(self, gy):
-        return permute(gy, *sorted(range(len(self.dims)), key=self.dims.__getitem__))  # the inverse permutation
+        return permute(
+            gy, *sorted(range(len(self.dims)), key=self.dims.__getitem__)
+        )  # the inverse permutation
 
 
 def permute(x: Tensor, *dims) -> Tensor:
@@ -141,11 +145,13 @@ def _check_same(tensors, dim: int, what: str, same_dim: bool) -> int:
     ref = tensors[0]
     dim = dim % (ref.ndim + (0 if same_dim else 1))
     for i, t in enumerate(tensors):
-        a = t.shape[:dim] + t.shape[dim + 1:] if same_dim else t.shape
-        b = ref.shape[:dim] + ref.shape[dim + 1:] if same_dim else ref.shape
+        a = t.shape[:dim] + t.shape[dim + 1 :] if same_dim else t.shape
+        b = ref.shape[:dim] + ref.shape[dim + 1 :] if same_dim else ref.shape
         if t.ndim != ref.ndim or a != b:
-            raise ValueError(f"{what}: tensor {i} has shape {t.shape}, incompatible with tensor 0's "
-                             f"{ref.shape} along dim {dim}")
+            raise ValueError(
+                f"{what}: tensor {i} has shape {t.shape}, incompatible with tensor 0's "
+                f"{ref.shape} along dim {dim}"
+            )
         if t.dtype != ref.dtype:
             raise TypeError(f"{what}: tensor {i} has dtype {t.dtype}, tensor 0 has {ref.dtype}")
     return dim

@@ -1,4 +1,5 @@
 """softmax and log_softmax along a dimension, computed stably (max subtracted)."""
+
 from __future__ import annotations
 
 from ..autograd.function import Function

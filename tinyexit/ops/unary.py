@@ -1,4 +1,5 @@
 """Elementwise functions of one tensor, masks (relu, abs, clamp, where, maximum) and casts."""
+
 from __future__ import annotations
 
 import numpy as np

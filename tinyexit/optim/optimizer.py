@@ -1,4 +1,5 @@
 """``Optimizer``: parameter groups, per-parameter state, ``zero_grad`` and saving, as PyTorch's."""
+
 from __future__ import annotations
 
 import copy
@@ -84,24 +85,33 @@ class Optimizer:
         for p, g in zip(params, grads):
             if id(p) not in groups:
                 raise ValueError("virtual_step got a parameter this optimizer does not hold")
-            state = {k: Tensor.wrap(v) if hasattr(v, "shape") else v for k, v in self.state.get(p, {}).items()}
+            state = {
+                k: Tensor.wrap(v) if hasattr(v, "shape") else v for k, v in self.state.get(p, {}).items()
+            }
             updated.append(p - self.update(p, g, state, groups[id(p)])[0])
         return updated
 
     def state_dict(self) -> dict:
         """Hyper-parameters and state, parameters referred to by their position, arrays on cpu."""
         index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
-        state = {index[id(p)]: {k: (to_device(v, "cpu").copy() if hasattr(v, "shape") else v) for k, v in s.items()}
-                 for p, s in self.state.items()}
-        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
-                  for g in self.param_groups]
+        state = {
+            index[id(p)]: {
+                k: (to_device(v, "cpu").copy() if hasattr(v, "shape") else v) for k, v in s.items()
+            }
+            for p, s in self.state.items()
+        }
+        groups = [
+            {**{k: v for k, v in g.items() if k != "params"}, "params": [index[id(p)] for p in g["params"]]}
+            for g in self.param_groups
+        ]
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore hyper-parameters and state saved by ``state_dict`` (same parameter layout)."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
-                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
+            len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)
+        ):
             raise ValueError("optimizer state_dict does not match this optimizer's parameter groups")
         params = [p for g in self.param_groups for p in g["params"]]
         for saved, group in zip(groups, self.param_groups):
@@ -109,5 +119,7 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = params[int(i)]
-            self.state[p] = {k: (to_device(v, p.device).astype(p.dtype) if hasattr(v, "shape") else v)
-                             for k, v in s.items()}
+            self.state[p] = {
+                k: (to_device(v, p.device).astype(p.dtype) if hasattr(v, "shape") else v)
+                for k, v in s.items()
+            }

@@ -1,4 +1,5 @@
 """A per-iteration cosine learning-rate schedule (``CosineAnnealingLR`` stepped every iteration)."""
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,12 @@ class CosineAnnealingLR:
 
     def state_dict(self) -> dict:
         """The schedule's position, for checkpoints."""
-        return {"T_max": self.T_max, "eta_min": self.eta_min, "last_step": self.last_step,
-                "base_lrs": [list(b) for b in self.base_lrs]}
+        return {
+            "T_max": self.T_max,
+            "eta_min": self.eta_min,
+            "last_step": self.last_step,
+            "base_lrs": [list(b) for b in self.base_lrs],
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore the position saved by ``state_dict``."""

@@ -1,4 +1,5 @@
 """Stochastic gradient descent with momentum, weight decay and Nesterov, exactly as ``torch.optim.SGD``."""
+
 from __future__ import annotations
 
 from .optimizer import Optimizer
@@ -10,10 +11,13 @@ class SGD(Optimizer):
     With ``nesterov``, p -= lr·(d + momentum·buf). Dampening is not offered (always 0).
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False):
+    def __init__(
+        self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False
+    ):
         if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD needs lr, momentum and weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
+            raise ValueError(
+                f"SGD needs lr, momentum and weight_decay >= 0, got {lr}, {momentum}, {weight_decay}"
+            )
         if nesterov and momentum == 0:
             raise ValueError("Nesterov momentum needs momentum > 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov))

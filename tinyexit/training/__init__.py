@@ -1,4 +1,5 @@
 """Training loops: the baseline objective (Eq. 3), checkpoints and the epoch loop."""
+
 from .baseline import BaselineTrainer
 from .checkpoint import load_checkpoint, module_state, save_checkpoint
 from .loop import Progress, train_epoch

@@ -1,4 +1,5 @@
 """Conventional training of a multi-exit network (Eq. 3): the sum over exits of the mean losses."""
+
 from __future__ import annotations
 
 from .. import nn
@@ -22,5 +23,8 @@ class BaselineTrainer:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return {"loss": loss.item(), "exit_losses": losses.numpy().mean(axis=0).tolist(),
-                "correct": int((logits[-1].numpy().argmax(1) == labels).sum())}
+        return {
+            "loss": loss.item(),
+            "exit_losses": losses.numpy().mean(axis=0).tolist(),
+            "correct": int((logits[-1].numpy().argmax(1) == labels).sum()),
+        }

@@ -1,4 +1,5 @@
 """Checkpoints: one pickle holding everything needed to resume a run, written atomically."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The epoch loop shared by baseline and L2W training, with a one-line progress display."""
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,10 @@ class Progress:
         rate = images / max(time.perf_counter() - self.start, 1e-9)
         width = 20
         filled = int(width * step / max(self.total, 1))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {step}/{self.total} "
-                          f"loss {loss:.3f} acc {accuracy:.1f}% {rate:.0f} img/s")
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {step}/{self.total} "
+            f"loss {loss:.3f} acc {accuracy:.1f}% {rate:.0f} img/s"
+        )
         self.stream.flush()
 
     def close(self) -> None:
@@ -30,8 +33,9 @@ class Progress:
             self.stream.flush()
 
 
-def train_epoch(trainer, loader, schedule=None, label: str = "train", progress: bool = True,
-                max_steps: int | None = None) -> dict:
+def train_epoch(
+    trainer, loader, schedule=None, label: str = "train", progress: bool = True, max_steps: int | None = None
+) -> dict:
     """Run ``trainer.step`` over one epoch of ``loader``; step the schedule every iteration.
 
     Returns:
@@ -54,5 +58,11 @@ def train_epoch(trainer, loader, schedule=None, label: str = "train", progress: 
             break
     bar.close()
     seconds = time.perf_counter() - start
-    return {"loss": loss_sum / max(seen, 1), "accuracy": 100.0 * correct / max(seen, 1), "images": seen,
-            "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9), "last": out}
+    return {
+        "loss": loss_sum / max(seen, 1),
+        "accuracy": 100.0 * correct / max(seen, 1),
+        "images": seen,
+        "seconds": seconds,
+        "images_per_s": seen / max(seconds, 1e-9),
+        "last": out,
+    }

@@ -1,5 +1,6 @@
 """Kernels: Numba, for NumPy arrays (the default CPU path)."""
+
 from .conv import conv2d, conv2d_input_grad, conv2d_weight_grad
+from .matmul import matmul
 from .pool import avg_pool2d, avg_pool2d_adjoint, max_pool2d, max_pool2d_gather, max_pool2d_scatter
 from .resize import interpolate_bilinear, interpolate_bilinear_adjoint
-from .matmul import matmul

@@ -36,6 +36,7 @@ Why it is written this way (the measurements are in ``docs/benchmarks.md``):
   the wrapper costs about as much again, so calls start serial and the wrapper compiles only
   for kernels a program keeps calling (:func:`_threads`), which keeps the first call quick.
 """
+
 from __future__ import annotations
 
 import numba
@@ -227,18 +228,18 @@ def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
     _transpose(x[n].reshape(c_, h * w), tmp)
     for i in range(h):
         start = ((i + ph) * wp + pw) * c_
-        _copy(xp[start:start + w * c_], tmp[i * w:(i + 1) * w].reshape(-1))
+        _copy(xp[start : start + w * c_], tmp[i * w : (i + 1) * w].reshape(-1))
     for i in range(ho):
         for j in range(wo):
             row = cols[i * wo + j]
             for p in range(kh):
                 src, dst = ((i * sh + p) * wp + j * sw) * c_, p * run
                 if sw == 1:
-                    _copy(row[dst:dst + run], xp[src:src + run])
+                    _copy(row[dst : dst + run], xp[src : src + run])
                 else:
                     for q in range(kw):
                         d, s = dst + q * c_, src + q * c_
-                        _copy(row[d:d + c_], xp[s:s + c_])
+                        _copy(row[d : d + c_], xp[s : s + c_])
 
 
 @njit(cache=True)
@@ -255,15 +256,15 @@ def _col2im_last(dcols, n, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx):
             for p in range(kh):
                 dst, src = ((i * sh + p) * wp + j * sw) * c_, p * run
                 if sw == 1:
-                    _add(acc[dst:dst + run], row[src:src + run])
+                    _add(acc[dst : dst + run], row[src : src + run])
                 else:
                     for q in range(kw):
                         d, s = dst + q * c_, src + q * c_
-                        _add(acc[d:d + c_], row[s:s + c_])
+                        _add(acc[d : d + c_], row[s : s + c_])
     # crop the padding and go back to channels-first
     for i in range(h):
         start = ((i + ph) * wp + pw) * c_
-        _copy(tmp[i * w:(i + 1) * w].reshape(-1), acc[start:start + w * c_])
+        _copy(tmp[i * w : (i + 1) * w].reshape(-1), acc[start : start + w * c_])
     _transpose(tmp, gx[n].reshape(c_, h * w))
 
 
@@ -277,7 +278,7 @@ def _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols):
     c_, h, w = x.shape[1], x.shape[2], x.shape[3]
     for c in range(c_):
         for i in range(h):
-            _copy(xp[c, i + ph, pw:pw + w], x[n, c, i])
+            _copy(xp[c, i + ph, pw : pw + w], x[n, c, i])
     for c in range(c_):
         for p in range(kh):
             for q in range(kw):
@@ -285,7 +286,7 @@ def _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols):
                 for i in range(ho):
                     src = xp[c, i * sh + p]
                     if sw == 1:
-                        _copy(row[i * wo:(i + 1) * wo], src[q:q + wo])
+                        _copy(row[i * wo : (i + 1) * wo], src[q : q + wo])
                     else:
                         for j in range(wo):
                             row[i * wo + j] = src[j * sw + q]
@@ -443,7 +444,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     s, pd, (ho, wo) = conv_geometry(x.shape, w.shape, stride, padding)
     dtype = np.result_type(x, w)
     x, w = np.ascontiguousarray(x, dtype), np.ascontiguousarray(w, dtype)
-    (n, c, h, wd), (o, _, kh, kw) = x.shape, w.shape
+    (n, c), (o, _, kh, kw) = x.shape[:2], w.shape
     k = c * kh * kw
     y = np.empty((n, o, ho * wo), dtype)
     if use_columns_first(k, ho * wo):

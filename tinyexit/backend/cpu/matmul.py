@@ -6,6 +6,7 @@ while after the call, and the parallel Numba convolutions that follow wait for t
 Products of at most ``SMALL_MACS`` multiply-adds therefore run in a serial Numba loop; larger ones,
 where BLAS's blocking pays, still go to ``@`` (the effect on a training step: ``docs/benchmarks.md``).
 """
+
 from __future__ import annotations
 
 import numpy as np

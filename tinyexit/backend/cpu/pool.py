@@ -8,6 +8,7 @@ for BLAS's spinning threads (see ``cpu/conv.py`` and ``docs/benchmarks.md``). Ea
 sums (or compares) its window in row-major order, as the reference and PyTorch do, so the
 results agree bit for bit with the reference.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -100,9 +101,7 @@ def _rows(x: np.ndarray, dtype=None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[0] * x.shape[1], -1)
 
 
-def avg_pool2d(
-    x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
-) -> np.ndarray:
+def avg_pool2d(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.pool.avg_pool2d`, compiled with Numba."""
     check_nchw(x)
     (kh, kw), (sh, sw), (ph, pw), out = pool_geometry(x.shape[2:], kernel_size, stride, padding)

@@ -8,6 +8,7 @@ rows, in the reference's order of operations (``y = l0 * (m0*x00 + m1*x01) + l1 
 m1*x11)``); the second pass runs over contiguous rows and vectorises, which beats four gathers
 per output pixel. The kernels are serial on purpose, as the pooling ones (see ``cpu/pool.py``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -68,9 +69,7 @@ def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> n
     return y.reshape((n, c) + out)
 
 
-def interpolate_bilinear_adjoint(
-    gy: np.ndarray, input_hw: IntPair, align_corners: bool
-) -> np.ndarray:
+def interpolate_bilinear_adjoint(gy: np.ndarray, input_hw: IntPair, align_corners: bool) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.resize.interpolate_bilinear_adjoint`, compiled with Numba."""
     check_nchw(gy, "gy")
     n, c, ho, wo = gy.shape

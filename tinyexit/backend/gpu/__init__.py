@@ -5,26 +5,15 @@ With CuPy installed, the hot kernels are the CUDA C ``RawKernel`` modules ``raw_
 same functions written with operations NumPy and CuPy share) are the fallback without CuPy and
 a second oracle: the tests run them on NumPy arrays against the reference.
 """
+
 from tinyexit.backend import _cupy
 
 if _cupy is not None:
     from .raw_conv import conv2d, conv2d_input_grad, conv2d_weight_grad
-    from .raw_pool import (
-        avg_pool2d,
-        avg_pool2d_adjoint,
-        max_pool2d,
-        max_pool2d_gather,
-        max_pool2d_scatter,
-    )
+    from .raw_pool import avg_pool2d, avg_pool2d_adjoint, max_pool2d, max_pool2d_gather, max_pool2d_scatter
     from .raw_resize import interpolate_bilinear, interpolate_bilinear_adjoint
 else:
     from .conv import conv2d, conv2d_input_grad, conv2d_weight_grad
-    from .pool import (
-        avg_pool2d,
-        avg_pool2d_adjoint,
-        max_pool2d,
-        max_pool2d_gather,
-        max_pool2d_scatter,
-    )
+    from .pool import avg_pool2d, avg_pool2d_adjoint, max_pool2d, max_pool2d_gather, max_pool2d_scatter
     from .resize import interpolate_bilinear, interpolate_bilinear_adjoint
 from .matmul import matmul

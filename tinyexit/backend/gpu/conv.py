@@ -11,6 +11,7 @@ strided slice copies (one kernel launch each)::
     input grad   dcols            = w.T @ gy_cnhw (O, N*Ho*Wo)   then col2im (kh*kw slice adds)
     weight grad  gw  (O, C*kh*kw) = gy_cnhw @ cols.T
 """
+
 from __future__ import annotations
 
 from tinyexit.backend import array_module

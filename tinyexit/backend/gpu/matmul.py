@@ -1,4 +1,5 @@
 """Matrix product for CuPy arrays: ``@`` is cuBLAS."""
+
 from __future__ import annotations
 
 

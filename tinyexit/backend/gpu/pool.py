@@ -7,10 +7,19 @@ holds, for every output position, the element at that offset of its window. The 
 unchanged on NumPy arrays, which is how it is tested on machines without a GPU; CuPy is never
 imported here.
 """
+
 from __future__ import annotations
 
 from tinyexit.backend import array_module
-from tinyexit.backend.geometry import IntPair, check_index, check_nchw, check_pool_grad, pair, pool_geometry, window
+from tinyexit.backend.geometry import (
+    IntPair,
+    check_index,
+    check_nchw,
+    check_pool_grad,
+    pair,
+    pool_geometry,
+    window,
+)
 
 
 def _pad(xp, x, padding: tuple[int, int], value: float):

@@ -10,11 +10,12 @@ matrix is channels-first, ``cols[(c, p, q), (n, i, j)]`` of shape ``(C*kh*kw, N*
 COL2IM is written as a *gather*: one thread per input pixel sums the column entries that read
 it, so no two threads write the same address (no atomics, and the sum order is fixed).
 """
+
 from __future__ import annotations
 
 from tinyexit.backend import array_module
-from tinyexit.backend.gpu import raw_launch
 from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
+from tinyexit.backend.gpu import raw_launch
 
 SOURCE = r"""
 // cols[(c, p, q), (n, i, j)] = x[n, c, i*sh - ph + p, j*sw - pw + q], or 0 in the padding.

@@ -14,6 +14,7 @@ learns it once:
 of each kernel (same per-thread index arithmetic, run over all ``t`` at once), which checks the
 index maths of the CUDA C against the NumPy reference on machines without a GPU.
 """
+
 from __future__ import annotations
 
 from functools import cache

@@ -8,11 +8,12 @@ pixel visits the output windows that contain it, so no two threads write the sam
 the sum runs in a fixed order (no atomics). The windows containing row ``h`` are the rows ``i`` with
 ``i*sh <= h + ph <= i*sh + kh - 1``, i.e. ``ceil((h + ph - kh + 1) / sh) <= i <= (h + ph) / sh``.
 """
+
 from __future__ import annotations
 
 from tinyexit.backend import array_module
-from tinyexit.backend.gpu import raw_launch
 from tinyexit.backend.geometry import IntPair, check_index, check_nchw, check_pool_grad, pair, pool_geometry
+from tinyexit.backend.gpu import raw_launch
 
 SOURCE = r"""
 // Minus infinity of type T: the double +inf (exponent bits all 1, mantissa 0), negated.

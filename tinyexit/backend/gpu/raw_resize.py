@@ -11,6 +11,7 @@ read it, so no atomics are needed. Because ``i0`` never decreases, the output ro
 input row ``h`` (those with ``i0[i] == h`` or ``i1[i] == h``, i.e. ``i0[i]`` in ``{h - 1, h}``)
 form one contiguous range ``first[h] .. stop[h] - 1``, also tabulated on the host.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -18,8 +19,8 @@ from functools import lru_cache
 import numpy as np
 
 from tinyexit.backend import array_module
-from tinyexit.backend.gpu import raw_launch
 from tinyexit.backend.geometry import IntPair, check_nchw, check_size, source_index
+from tinyexit.backend.gpu import raw_launch
 
 SOURCE = r"""
 // Thread t is output (nc, i, j): the bilinear mix of the four source pixels.
@@ -79,16 +80,15 @@ def axis_tables(n_in: int, n_out: int, align_corners: bool) -> tuple[np.ndarray,
     """
     i0, i1, lam = source_index(n_in, n_out, align_corners)
     k = np.arange(n_in)
-    first = np.searchsorted(i0, k - 1, side="left")   # first output with i0 >= k - 1
-    stop = np.searchsorted(i0, k, side="right")       # past the last output with i0 <= k
+    first = np.searchsorted(i0, k - 1, side="left")  # first output with i0 >= k - 1
+    stop = np.searchsorted(i0, k, side="right")  # past the last output with i0 <= k
     return i0, i1, lam, first.astype(np.int64), stop.astype(np.int64)
 
 
 def _device_tables(xp, dtype, n_in: int, n_out: int, align_corners: bool) -> tuple:
     """:func:`axis_tables` as arrays of ``xp``, ``lam`` in ``dtype``."""
     i0, i1, lam, first, stop = axis_tables(n_in, n_out, bool(align_corners))
-    return (xp.asarray(i0), xp.asarray(i1), xp.asarray(lam, dtype=dtype), xp.asarray(first),
-            xp.asarray(stop))
+    return (xp.asarray(i0), xp.asarray(i1), xp.asarray(lam, dtype=dtype), xp.asarray(first), xp.asarray(stop))
 
 
 def interpolate_bilinear(x, size: IntPair, align_corners: bool):

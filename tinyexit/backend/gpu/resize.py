@@ -7,6 +7,7 @@ is ``gx = A_h^T @ gy @ A_w``. Both are two matrix products (cuBLAS on the GPU). 
 unchanged on NumPy arrays, which is how it is tested on machines without a GPU; CuPy is never
 imported here.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

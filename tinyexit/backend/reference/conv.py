@@ -10,6 +10,7 @@ Each kernel loops over the ``kh * kw`` kernel offsets ``(p, q)``; for one offset
 convolution is a plain channel contraction of a strided view of ``xpad``. The argument checks
 live in :mod:`tinyexit.backend.geometry`.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Matrix product: NumPy's ``@`` (batch dimensions broadcast), the specification of the kernels."""
+
 from __future__ import annotations
 
 import numpy as np

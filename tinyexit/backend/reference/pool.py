@@ -10,18 +10,12 @@ input element, so below we simply clip each window to the input.
 The argument checks and the policy for out-of-range max-pooling indices live in
 :mod:`tinyexit.backend.geometry`.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from tinyexit.backend.geometry import (
-    IntPair,
-    check_index,
-    check_nchw,
-    check_pool_grad,
-    pair,
-    pool_geometry,
-)
+from tinyexit.backend.geometry import IntPair, check_index, check_nchw, check_pool_grad, pair, pool_geometry
 
 
 def _windows(hw, ho_wo, k, s, p):
@@ -34,9 +28,7 @@ def _windows(hw, ho_wo, k, s, p):
             yield i, j, rows, slice(max(w0, 0), min(w0 + k[1], hw[1]))
 
 
-def avg_pool2d(
-    x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair
-) -> np.ndarray:
+def avg_pool2d(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None, padding: IntPair) -> np.ndarray:
     """Average pooling, as ``torch.nn.functional.avg_pool2d`` with ``count_include_pad=True``.
 
     Args:
@@ -58,11 +50,7 @@ def avg_pool2d(
 
 
 def avg_pool2d_adjoint(
-    gy: np.ndarray,
-    input_hw: tuple[int, int],
-    kernel_size: IntPair,
-    stride: IntPair | None,
-    padding: IntPair,
+    gy: np.ndarray, input_hw: tuple[int, int], kernel_size: IntPair, stride: IntPair | None, padding: IntPair
 ) -> np.ndarray:
     """Adjoint (transpose) of :func:`avg_pool2d` in its input: the gradient of the input.
 

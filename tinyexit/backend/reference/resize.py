@@ -12,6 +12,7 @@ and mixes rows ``h0 = floor(src)`` and ``h1 = min(h0 + 1, H - 1)`` with weights 
 ``l = src - h0``; columns likewise (:func:`tinyexit.backend.geometry.source_index`, the rule
 every backend applies).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,9 +44,7 @@ def interpolate_bilinear(x: np.ndarray, size: IntPair, align_corners: bool) -> n
     return np.ascontiguousarray(y, dtype=dt)
 
 
-def interpolate_bilinear_adjoint(
-    gy: np.ndarray, input_hw: IntPair, align_corners: bool
-) -> np.ndarray:
+def interpolate_bilinear_adjoint(gy: np.ndarray, input_hw: IntPair, align_corners: bool) -> np.ndarray:
     """Adjoint (transpose) of :func:`interpolate_bilinear` in its input: the input-gradient.
 
     Args:
