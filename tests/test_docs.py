@@ -79,5 +79,5 @@ def test_private_names_are_caught():
 
 def test_commands_in_the_docs_use_a_data_folder_the_reader_chooses():
     for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
-        for folder in re.findall(r"TINYEXIT_DATA=(\S+)", page.read_text()):
+        for folder in re.findall(r"TINYEXIT_DATA=([^\s`]+)", page.read_text()):
             assert folder == "/path/to/data", f"{page.name} sets TINYEXIT_DATA={folder}"
