@@ -1,7 +1,8 @@
 """2-D convolution on the GPU: im2col and col2im as one CUDA kernel each, plus cuBLAS products.
 
 Same functions, signatures and results as :mod:`tinyexit.backend.reference.conv`. The column
-matrix is channels-first, ``cols[(c, p, q), (n, i, j)]`` of shape ``(C*kh*kw, N*Ho*Wo)``::
+matrix is channels-first, ``cols[(c, p, q), (n, i, j)]`` of shape ``(C*kh*kw, N*Ho*Wo)``; the
+products around it are those of the array-module :mod:`.conv`, which takes these column kernels::
 
     forward      Y  (O, N*Ho*Wo) = w (O, C*kh*kw) @ cols             (cols from IM2COL)
     input grad   dcols           = w.T @ gy_cnhw (O, N*Ho*Wo);  gx = COL2IM(dcols)
@@ -14,7 +15,8 @@ it, so no two threads write the same address (no atomics, and the sum order is f
 from __future__ import annotations
 
 from tinyexit.backend import array_module
-from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
+from tinyexit.backend.geometry import IntPair
+from tinyexit.backend.gpu import conv as array_conv
 from tinyexit.backend.gpu import raw_launch
 
 SOURCE = r"""
@@ -82,47 +84,26 @@ def _im2col(x, kernel_hw, out_hw, stride, padding):
     return cols
 
 
-def _to_cnhw(a):
-    """Return ``a`` (N, O, H, W) as a C-contiguous ``(O, N*H*W)`` matrix."""
-    xp = array_module(a)
-    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(a.shape[1], -1)
+def _col2im(dcols, input_shape, kernel_hw, out_hw, stride, padding):
+    """Return the input-shaped sum of the columns ``dcols`` (one launch, no atomics)."""
+    xp = array_module(dcols)
+    dcols = xp.ascontiguousarray(dcols)
+    gx = xp.empty(tuple(input_shape), dtype=dcols.dtype)
+    geometry = _geometry(gx.shape, kernel_hw, out_hw, stride, padding)
+    raw_launch.launch(SOURCE, "col2im", gx.size, dcols.dtype, (dcols, gx) + geometry)
+    return gx
 
 
 def conv2d(x, w, stride: IntPair, padding: IntPair):
     """As :func:`tinyexit.backend.reference.conv.conv2d`, for CuPy arrays."""
-    xp = array_module(x)
-    stride, padding, out_hw = conv_geometry(x.shape, w.shape, stride, padding)
-    dtype = xp.result_type(x, w)
-    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    cols = _im2col(x, w.shape[2:], out_hw, stride, padding)
-    y = xp.matmul(w.reshape(w.shape[0], -1), cols)  # (O, N*Ho*Wo)
-    y = y.reshape((w.shape[0], x.shape[0]) + out_hw)
-    return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    return array_conv.conv2d(x, w, stride, padding, im2col=_im2col)
 
 
 def conv2d_input_grad(gy, w, input_hw: tuple[int, int], stride: IntPair, padding: IntPair):
     """As :func:`tinyexit.backend.reference.conv.conv2d_input_grad`, for CuPy arrays."""
-    xp = array_module(gy)
-    (h, wd), (n, o), (_, c, kh, kw) = input_hw, gy.shape[:2], w.shape
-    stride, padding, out_hw = conv_geometry((n, c, h, wd), w.shape, stride, padding)
-    check_conv_grad(gy.shape, (n, o) + out_hw)
-    dtype = xp.result_type(gy, w)
-    gy, w = gy.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    dcols = xp.ascontiguousarray(xp.matmul(w.reshape(o, -1).T, _to_cnhw(gy)))  # (C*kh*kw, N*Ho*Wo)
-    gx = xp.empty((n, c, h, wd), dtype=dtype)
-    geometry = _geometry(gx.shape, (kh, kw), out_hw, stride, padding)
-    raw_launch.launch(SOURCE, "col2im", gx.size, dtype, (dcols, gx) + geometry)
-    return gx
+    return array_conv.conv2d_input_grad(gy, w, input_hw, stride, padding, col2im=_col2im)
 
 
 def conv2d_weight_grad(x, gy, kernel_hw: tuple[int, int], stride: IntPair, padding: IntPair):
     """As :func:`tinyexit.backend.reference.conv.conv2d_weight_grad`, for CuPy arrays."""
-    xp = array_module(x)
-    (kh, kw), (n, c), o = kernel_hw, x.shape[:2], gy.shape[1]
-    stride, padding, out_hw = conv_geometry(x.shape, (o, c, kh, kw), stride, padding)
-    check_conv_grad(gy.shape, (n, o) + out_hw)
-    dtype = xp.result_type(x, gy)
-    x, gy = x.astype(dtype, copy=False), gy.astype(dtype, copy=False)
-    cols = _im2col(x, (kh, kw), out_hw, stride, padding)
-    gw = xp.matmul(_to_cnhw(gy), cols.T)  # (O, C*kh*kw)
-    return xp.ascontiguousarray(gw.reshape(o, c, kh, kw))
+    return array_conv.conv2d_weight_grad(x, gy, kernel_hw, stride, padding, im2col=_im2col)
