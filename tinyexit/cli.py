@@ -131,7 +131,8 @@ def _resumed_config(out: Path, given: dict) -> RunConfig:
     if not checkpoint.exists():
         older = " (its checkpoint.pkl is a pickle of an earlier tinyexit, which is never loaded)"
         raise FileNotFoundError(
-            f"--resume: no {experiment.CHECKPOINT} in {out}" + (older if (out / "checkpoint.pkl").exists() else "")
+            f"--resume: no {experiment.CHECKPOINT} in {out}"
+            + (older if (out / "checkpoint.pkl").exists() else "")
         )
     saved = RunConfig(**load_checkpoint(checkpoint)["config"])
     changed = [
