@@ -158,7 +158,7 @@ def load_data(cfg: RunConfig) -> dict:
     # on CIFAR at most a tenth of the training images are held out (recorded in metrics.json)
     val_size = min(cfg.val_size, len(labels) // 10) if cfg.data != "synthetic" else cfg.val_size
     train_idx, val_idx = train_val_split(len(labels), val_size, seed=cfg.seed)
-    if cfg.train_subset is not None:
+    if cfg.train_subset is not None and cfg.data != "synthetic":  # synthetic data is made at that size
         if cfg.train_subset > len(train_idx):
             raise ValueError(
                 f"train_subset {cfg.train_subset} is more than the {len(train_idx)} training images "
