@@ -214,6 +214,9 @@ def test_eval_never_writes_over_another_runs_folder(tmp_path):
     metrics_b = (tmp_path / "b" / "metrics.json").read_bytes()
     with pytest.raises(FileExistsError, match="holds another run"):
         experiment.evaluate(a, tmp_path / "b", log=lambda *_: None)
+    unsaved = experiment.Run(RunConfig(**SMALL), experiment.load_data(RunConfig(**SMALL)))
+    with pytest.raises(FileExistsError, match="results of an unsaved run"):
+        experiment.evaluate(unsaved, tmp_path / "b", log=lambda *_: None)
     assert (tmp_path / "b" / "metrics.json").read_bytes() == metrics_b
     experiment.evaluate(a, tmp_path / "a-eval", log=lambda *_: None)  # a fresh folder, then again: fine
     experiment.evaluate(

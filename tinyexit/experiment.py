@@ -308,7 +308,7 @@ def train(
         cfg = resumed_config(RunConfig(**state["config"]), cfg, out)
     cfg.validate()
     with RunLock(out):
-        remove_stale_temporaries(out, (CHECKPOINT, WEIGHTS_LAST_BATCH))
+        remove_stale_temporaries(out, (CHECKPOINT, WEIGHTS_LAST_BATCH, "metrics.json"))
         run = Run(cfg, load_data(cfg))
         run.checkpoint = path.resolve()
         if state is not None:
@@ -393,25 +393,26 @@ def resumed_config(
 def _refuse_foreign_results(out: Path, checkpoint: Path | None) -> None:
     """Refuse to write into ``out`` when it holds results that are not those of ``checkpoint``."""
     existing = out / CHECKPOINT
-    if checkpoint is not None and existing.exists() and existing.resolve() != checkpoint:
+    if existing.exists() and (checkpoint is None or existing.resolve() != checkpoint):
         raise FileExistsError(
-            f"{out} holds another run ({existing}); not writing the results of {checkpoint} over "
-            "it: choose another folder"
+            f"{out} holds another run ({existing}); not writing the results of "
+            f"{checkpoint or 'an unsaved run'} over it: choose another folder"
         )
-    if checkpoint is None or not existing.exists():
-        found = [name for name in RESULTS if (out / name).exists()]
-        metrics = out / "metrics.json"
-        if checkpoint is not None and metrics.exists():
-            try:
-                same = json.loads(metrics.read_text()).get("checkpoint") == str(checkpoint)
-            except (OSError, ValueError, AttributeError):
-                same = False
-            found = [] if same else found
-        if found:
-            raise FileExistsError(
-                f"{out} already holds results ({', '.join(found)}) of another run; not overwriting "
-                "them: choose another folder, or move them away first"
-            )
+    if existing.exists():
+        return  # the folder of the run being evaluated: its own results are renewed
+    found = [name for name in RESULTS if (out / name).exists()]
+    metrics = out / "metrics.json"
+    if checkpoint is not None and metrics.exists():
+        try:
+            if json.loads(metrics.read_text()).get("checkpoint") == str(checkpoint):
+                return  # results of this same checkpoint, evaluated here before
+        except (OSError, ValueError, AttributeError):
+            pass
+    if found:
+        raise FileExistsError(
+            f"{out} already holds results ({', '.join(found)}) of another run; not overwriting "
+            "them: choose another folder, or move them away first"
+        )
 
 
 def evaluate(run: Run, out: str | Path | None = None, log=print) -> dict:
