@@ -49,14 +49,23 @@ def test_evaluate_writes_metrics_and_plots(tmp_path):
     assert experiment.evaluate(again, log=lambda *_: None)["anytime_accuracy"] == metrics["anytime_accuracy"]
 
 
-def test_resume_refuses_a_different_schedule(tmp_path):
+def test_resume_refuses_fewer_epochs_and_extends_to_more(tmp_path):
     experiment.train(
         RunConfig(**SMALL, epochs=2), tmp_path, progress=False, stop_after=1, log=lambda *_: None
     )
     with pytest.raises(ValueError, match="configured for 2 epochs"):
         experiment.train(
-            RunConfig(**SMALL, epochs=3), tmp_path, resume=True, progress=False, log=lambda *_: None
+            RunConfig(**SMALL, epochs=1), tmp_path, resume=True, progress=False, log=lambda *_: None
         )
+    lines = []
+    run = experiment.train(
+        RunConfig(**SMALL, epochs=3), tmp_path, resume=True, progress=False, log=lines.append
+    )
+    steps = len(run.loader)
+    assert run.epoch == 3 and run.schedule.T_max == 3 * steps and run.schedule.last_step == 3 * steps
+    assert run.extensions == [{"at_epoch": 1, "from_epochs": 2, "to_epochs": 3}]
+    assert "extended the run from 2 to 3 epochs" in lines[1]
+    assert load_checkpoint(tmp_path / "checkpoint.npz")["extensions"] == run.extensions
 
 
 def test_a_run_is_never_overwritten_silently(tmp_path):

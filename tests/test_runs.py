@@ -287,8 +287,10 @@ def test_resume_refuses_flags_that_change_the_run_and_takes_a_moved_data_root(tm
     )
     err = capsys.readouterr().err
     assert "--lr 0.5 (the run has 0.1)" in err and "--no-augment" in err and "--seed" not in err
-    moved = cli._resumed_config(tmp_path, {"data_root": "/elsewhere", "epochs": 2, "data": "synthetic"})
-    assert moved == RunConfig(**SMALL, epochs=2, data_root="/elsewhere")
+    assert cli.main(["train", "--out", str(tmp_path), "--resume", "--epochs", "1"]) == 2
+    assert "--epochs 1 (the run has 2)" in capsys.readouterr().err
+    moved = cli._resumed_config(tmp_path, {"data_root": "/elsewhere", "epochs": 4, "data": "synthetic"})
+    assert moved == RunConfig(**SMALL, epochs=4, data_root="/elsewhere")
 
 
 # ---------------------------------------------------------------- files written atomically

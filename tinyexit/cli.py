@@ -51,7 +51,8 @@ def _train_parser(sub) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run saved in --out with its saved configuration (only --data-root may change)",
+        help="continue the run saved in --out with its saved configuration (only --data-root may change; "
+        "a larger --epochs extends the run)",
     )
     p.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -122,7 +123,7 @@ def _dispatch(args) -> int:
 
 
 def _resumed_config(out: Path, given: dict) -> RunConfig:
-    """The saved configuration, with the given flags that do not change the run (a moved --data-root).
+    """The saved configuration, with a moved --data-root and a larger --epochs (extending the run).
 
     Raises:
         ValueError: a given flag would change the run; the message names each such flag.
@@ -140,14 +141,19 @@ def _resumed_config(out: Path, given: dict) -> RunConfig:
         if name != "augment"
         else "--no-augment (the run augments)"
         for name, value in given.items()
-        if name not in experiment.RESUMABLE_CHANGES and value != getattr(saved, name)
+        if name not in experiment.RESUMABLE_CHANGES
+        and value != getattr(saved, name)
+        and not (name == "epochs" and value > saved.epochs)
     ]
     if changed:
         raise ValueError(
-            "--resume continues the saved run unchanged (only --data-root may change), "
+            "--resume continues the saved run unchanged (only --data-root may change, and --epochs "
+            "may grow to extend it), "
             "but these flags would change it: " + ", ".join(changed)
         )
-    return dataclasses.replace(saved, data_root=given.get("data_root") or saved.data_root)
+    return dataclasses.replace(
+        saved, data_root=given.get("data_root") or saved.data_root, epochs=given.get("epochs", saved.epochs)
+    )
 
 
 if __name__ == "__main__":

@@ -230,6 +230,7 @@ class Run:
             self.trainer = BaselineTrainer(self.model, self.optimizer)
         self.schedule = optim.CosineAnnealingLR(scheduled, T_max=cfg.epochs * len(self.loader))
         self.epoch, self.history = 0, []
+        self.extensions: list[dict] = []  # each resume that added epochs (see ``train``)
         self.checkpoint: Path | None = None  # the file this run is saved in, once it is
 
     def state(self) -> dict:
@@ -238,6 +239,7 @@ class Run:
             "config": dataclasses.asdict(self.cfg),
             "epoch": self.epoch,
             "history": self.history,
+            "extensions": self.extensions,
             "model": module_state(self.model),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
@@ -258,6 +260,7 @@ class Run:
             self.wpn.load_state_dict(state["wpn"])
             self.wpn_optimizer.load_state_dict(state["wpn_optimizer"])
         self.epoch, self.history = state["epoch"], list(state["history"])
+        self.extensions = list(state["extensions"])
 
 
 def train(
@@ -287,7 +290,8 @@ def train(
         FileExistsError: ``out`` already holds a checkpoint and ``resume`` is False, or it holds
             results (metrics.json, plots) of a run whose checkpoint is gone.
         ValueError: when resuming with settings that differ from the saved ones (they would
-            make it another run), for example another epoch count (it changes the cosine schedule).
+            make it another run), or with fewer epochs. More epochs extend the run: its cosine
+            schedule is stretched to the new end from the current step (recorded in ``extensions``).
         DivergenceError: a loss or weight became NaN or infinite; the message names the epoch
             and step.
         RunFolderInUseError: another process is writing ``out``.
@@ -305,6 +309,7 @@ def train(
         _refuse_foreign_results(out, checkpoint=None)
     state = load_checkpoint(path) if resume else None
     if state is not None:
+        saved_epochs = state["config"]["epochs"]
         cfg = resumed_config(RunConfig(**state["config"]), cfg, out)
     cfg.validate()
     with RunLock(out):
@@ -314,6 +319,8 @@ def train(
         if state is not None:
             run.restore(state)
             log(f"resumed {path} at epoch {run.epoch}")
+            if cfg.epochs != saved_epochs:
+                _extend(run, saved_epochs, log)
         last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
         while run.epoch < last_epoch:
             stats = _train_one_epoch(run, path, progress, max_steps)
@@ -361,33 +368,50 @@ def _train_one_epoch(run: Run, path: Path, progress: bool, max_steps: int | None
     ) from None
 
 
+def _extend(run: Run, saved_epochs: int, log) -> None:
+    """Stretch the cosine schedule of a resumed run over its new epoch count, from the current step.
+
+    The learning rate rises from where the shorter schedule had brought it to the longer one's value
+    at this step; the run is then not the one a longer run from the start would have been, and
+    ``extensions`` in its checkpoint and metrics.json says so.
+    """
+    run.schedule.load_state_dict(run.schedule.state_dict() | {"T_max": run.cfg.epochs * len(run.loader)})
+    run.extensions.append({"at_epoch": run.epoch, "from_epochs": saved_epochs, "to_epochs": run.cfg.epochs})
+    log(
+        f"extended the run from {saved_epochs} to {run.cfg.epochs} epochs: its cosine schedule now ends "
+        f"at epoch {run.cfg.epochs} (the lr rises to {run.schedule.get_last_lr()[0]:.4g})"
+    )
+
+
 def resumed_config(
     saved: RunConfig, given: RunConfig | None, out: str | Path = "the run folder"
 ) -> RunConfig:
-    """The configuration a resumed run continues with: the saved one, with a moved ``data_root``.
+    """The configuration a resumed run continues with: the saved one, relocated or extended.
+
+    Only ``data_root`` may move, and ``epochs`` may grow (the run is extended: see ``train``).
 
     Raises:
-        ValueError: ``given`` differs from ``saved`` in a setting that would make it another run;
-            the message names every such setting with both values.
+        ValueError: ``given`` differs from ``saved`` in a setting that would make it another run
+            (fewer epochs included); the message names every such setting with both values.
     """
     if given is None:
         return saved
-    if given.epochs != saved.epochs:
+    if given.epochs < saved.epochs:
         raise ValueError(
             f"the run in {out} was configured for {saved.epochs} epochs; resuming continues it "
-            f"to that (a different count would change its learning-rate schedule)"
+            f"to that or extends it (fewer epochs would cut its learning-rate schedule short)"
         )
     changed = [
         f"{f.name} (saved {getattr(saved, f.name)!r}, given {getattr(given, f.name)!r})"
         for f in dataclasses.fields(RunConfig)
-        if f.name not in RESUMABLE_CHANGES and getattr(given, f.name) != getattr(saved, f.name)
+        if f.name not in (*RESUMABLE_CHANGES, "epochs") and getattr(given, f.name) != getattr(saved, f.name)
     ]
     if changed:
         raise ValueError(
             f"resuming continues the run saved in {out} unchanged, but these settings differ from it: "
             + ", ".join(changed)
         )
-    return dataclasses.replace(saved, data_root=given.data_root or saved.data_root)
+    return dataclasses.replace(saved, data_root=given.data_root or saved.data_root, epochs=given.epochs)
 
 
 def _refuse_foreign_results(out: Path, checkpoint: Path | None) -> None:
@@ -449,6 +473,7 @@ def _evaluate(run: Run, out: Path | None, log) -> dict:
         "checkpoint": None if run.checkpoint is None else str(run.checkpoint),
         "epochs_trained": run.epoch,
         "history": run.history,
+        "extensions": run.extensions,
         "anytime_accuracy": anytime,
         "mul_adds": list(counts.mul_adds),
         "params": list(counts.params),
