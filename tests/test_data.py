@@ -311,6 +311,7 @@ def test_download_extract_and_load_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setitem(CIFAR_SPECS, "cifar100", spec)
     calls = serve(monkeypatch, content)
     root = tmp_path / "root"
+    root.mkdir()  # a chosen root must exist: it is never created (only the default one is)
     images, labels = load_cifar100(root=root)
     assert calls == [spec.url]
     np.testing.assert_array_equal(images.reshape(len(images), -1), written["train"][0])

@@ -45,41 +45,52 @@ def test_evaluate_writes_metrics_and_plots(tmp_path):
     assert saved["mul_adds"] == metrics["mul_adds"] and all(m > 0 for m in saved["mul_adds"])
     for name in ("dynamic.png", "exit_accuracy.png", "weight_vs_loss.png"):
         assert (tmp_path / name).stat().st_size > 1000
-    again = experiment.load_run(tmp_path / "checkpoint.pkl")
+    again = experiment.load_run(tmp_path / "checkpoint.npz")
     assert experiment.evaluate(again, log=lambda *_: None)["anytime_accuracy"] == metrics["anytime_accuracy"]
 
 
-def test_resume_refuses_a_different_schedule(tmp_path):
+def test_resume_refuses_fewer_epochs_and_extends_to_more(tmp_path):
     experiment.train(
         RunConfig(**SMALL, epochs=2), tmp_path, progress=False, stop_after=1, log=lambda *_: None
     )
     with pytest.raises(ValueError, match="configured for 2 epochs"):
         experiment.train(
-            RunConfig(**SMALL, epochs=3), tmp_path, resume=True, progress=False, log=lambda *_: None
+            RunConfig(**SMALL, epochs=1), tmp_path, resume=True, progress=False, log=lambda *_: None
         )
+    lines = []
+    run = experiment.train(
+        RunConfig(**SMALL, epochs=3), tmp_path, resume=True, progress=False, log=lines.append
+    )
+    steps = len(run.loader)
+    assert run.epoch == 3 and run.schedule.T_max == 3 * steps and run.schedule.last_step == 3 * steps
+    assert run.extensions == [{"at_epoch": 1, "from_epochs": 2, "to_epochs": 3}]
+    assert "extended the run from 2 to 3 epochs" in lines[1]
+    assert load_checkpoint(tmp_path / "checkpoint.npz")["extensions"] == run.extensions
 
 
 def test_a_run_is_never_overwritten_silently(tmp_path):
     experiment.train(RunConfig(**SMALL), tmp_path, progress=False, log=lambda *_: None)
-    before = (tmp_path / "checkpoint.pkl").read_bytes()
+    before = (tmp_path / "checkpoint.npz").read_bytes()
     with pytest.raises(FileExistsError, match="resume=True"):
         experiment.train(RunConfig(**SMALL), tmp_path, progress=False, log=lambda *_: None)
-    assert (tmp_path / "checkpoint.pkl").read_bytes() == before
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
 
 
-def test_checkpoint_write_is_atomic(tmp_path):
-    path = tmp_path / "c.pkl"
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "c.npz"
     save_checkpoint(path, {"x": 1})
 
-    class Unpicklable:
-        def __reduce__(self):
-            raise RuntimeError("boom")
+    def killed_mid_write(file, **arrays):
+        file.write(b"PK\x03\x04 half")
+        raise KeyboardInterrupt
 
-    with pytest.raises(RuntimeError, match="boom"):
-        save_checkpoint(path, {"x": Unpicklable()})
+    monkeypatch.setattr(np, "savez", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"x": 2})
+    monkeypatch.undo()
     assert load_checkpoint(path)["x"] == 1 and list(tmp_path.iterdir()) == [path]
-    path.write_bytes(b"not a pickle")
-    with pytest.raises(ValueError, match="not a readable tinyexit checkpoint"):
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a tinyexit checkpoint"):
         load_checkpoint(path)
 
 
@@ -109,7 +120,7 @@ def test_cli_errors_are_clear(tmp_path, args, message):
 
 def test_cli_eval_of_a_missing_checkpoint(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "tinyexit", "eval", "--checkpoint", str(tmp_path / "none.pkl")],
+        [sys.executable, "-m", "tinyexit", "eval", "--checkpoint", str(tmp_path / "none.npz")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -149,4 +160,4 @@ def test_cli_names_its_own_flags_for_an_existing_run(tmp_path):
     result = subprocess.run(
         [*command[:-1], str(tmp_path / "empty"), "--resume"], capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 2 and "--resume: no checkpoint.pkl" in result.stderr
+    assert result.returncode == 2 and "--resume: no checkpoint.npz" in result.stderr

@@ -107,10 +107,10 @@ def test_ensure_run_resumes_an_unfinished_run_and_refuses_another(tmp_path):
         (tmp_path / "metrics.json").read_text()
     )
     assert lines[-1].startswith("reusing the finished run")
-    before = (tmp_path / "checkpoint.pkl").read_bytes()
+    before = (tmp_path / "checkpoint.npz").read_bytes()
     with pytest.raises(FileExistsError, match="holds another run .*lr=0.1 there, 0.2 requested"):
         comparison.ensure_run(RunConfig(**TINY, epochs=2, lr=0.2), tmp_path)
-    assert (tmp_path / "checkpoint.pkl").read_bytes() == before
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
 
 
 def _interp_reference(curve: list[dict], budgets: np.ndarray) -> np.ndarray:

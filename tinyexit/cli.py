@@ -9,53 +9,50 @@ from pathlib import Path
 
 from . import experiment, l2w, models
 from .experiment import DATASETS, METHODS, RunConfig
+from .training import load_checkpoint
+from .training.run_lock import RunFolderInUseError
 
 
 def _train_parser(sub) -> None:
     d = RunConfig()
-    p = sub.add_parser(
-        "train",
-        help="train a multi-exit network (baseline or L2W), then evaluate it",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--arch", default=d.arch, help=f"model preset: {', '.join(sorted(models.PRESETS))}")
-    p.add_argument("--data", default=d.data, choices=DATASETS)
+    p = sub.add_parser("train", help="train a multi-exit network (baseline or L2W), then evaluate it")
+
+    def option(flag: str, help: str = "", **kwargs) -> None:
+        """A RunConfig option; its default is None so that --resume can tell which were given."""
+        field = flag[2:].replace("-", "_")
+        shown = f"(default: {getattr(d, field)})"
+        p.add_argument(flag, default=None, help=f"{help} {shown}".strip(), **kwargs)
+
+    option("--arch", f"model preset: {', '.join(sorted(models.PRESETS))}")
+    option("--data", choices=DATASETS)
     p.add_argument(
         "--data-root", default=None, help="folder holding CIFAR (else $TINYEXIT_DATA, else ~/.tinyexit/data)"
     )
-    p.add_argument(
-        "--long-tail", type=float, default=None, help="imbalance factor of a long-tailed subset (e.g. 100)"
-    )
-    p.add_argument("--method", default=d.method, choices=METHODS)
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help=f"training epochs (default {d.epochs}; with --resume, the saved run's)",
-    )
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--q", type=float, default=d.q, help="L2W meta-data allocation budget")
-    p.add_argument("--delta", type=float, default=d.delta, help="L2W weight perturbation size")
-    p.add_argument("--meta-lr", type=float, default=d.meta_lr, help="WPN Adam learning rate")
-    p.add_argument(
-        "--meta-interval", type=int, default=d.meta_interval, help="meta step every this many batches"
-    )
-    p.add_argument("--wpn-hidden", type=int, default=d.wpn_hidden)
-    p.add_argument("--wpn-input", default=d.wpn_input, choices=l2w.WPN_INPUTS)
-    p.add_argument(
-        "--weighting", default=d.weighting, choices=l2w.WEIGHTINGS, help="L2W or one of the paper's ablations"
-    )
-    p.add_argument("--meta-objective", default=d.meta_objective, choices=l2w.META_OBJECTIVES)
-    p.add_argument("--val-size", type=int, default=d.val_size, help="held-out images for the exit thresholds")
-    p.add_argument("--train-subset", type=int, default=None, help="train on this many images only")
-    p.add_argument("--test-subset", type=int, default=None, help="evaluate on this many test images only")
+    option("--long-tail", "imbalance factor of a long-tailed subset (e.g. 100)", type=float)
+    option("--method", choices=METHODS)
+    option("--epochs", "training epochs", type=int)
+    option("--batch-size", type=int)
+    option("--lr", type=float)
+    option("--weight-decay", type=float)
+    option("--q", "L2W meta-data allocation budget", type=float)
+    option("--delta", "L2W weight perturbation size", type=float)
+    option("--meta-lr", "WPN Adam learning rate", type=float)
+    option("--meta-interval", "meta step every this many batches", type=int)
+    option("--wpn-hidden", type=int)
+    option("--wpn-input", choices=l2w.WPN_INPUTS)
+    option("--weighting", "L2W or one of the paper's ablations", choices=l2w.WEIGHTINGS)
+    option("--meta-objective", choices=l2w.META_OBJECTIVES)
+    option("--val-size", "held-out images for the exit thresholds (on CIFAR at most a tenth)", type=int)
+    option("--train-subset", "train on this many images only", type=int)
+    option("--test-subset", "evaluate on this many test images only", type=int)
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", required=True, help="run folder: checkpoint.pkl, metrics.json, plots")
+    option("--seed", type=int)
+    p.add_argument("--out", required=True, help=f"run folder: {experiment.CHECKPOINT}, metrics.json, plots")
     p.add_argument(
-        "--resume", action="store_true", help="continue the run saved in --out with its saved configuration"
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --out with its saved configuration (only --data-root may change; "
+        "a larger --epochs extends the run)",
     )
     p.add_argument("--max-steps", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -76,9 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError) as e:
+    except KeyboardInterrupt:
+        print(f"\n{_interrupted_message(args)}", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, KeyError, OSError, FloatingPointError, RunFolderInUseError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _interrupted_message(args) -> str:
+    """What an interruption left behind, and the command that continues it."""
+    if args.command != "train":
+        return "interrupted"
+    checkpoint = Path(args.out) / experiment.CHECKPOINT
+    if not checkpoint.exists():
+        return "interrupted before the first epoch ended: nothing was saved"
+    return (
+        f"interrupted: the last finished epoch is saved in {checkpoint}; continue with\n"
+        f"  python -m tinyexit train --out {args.out} --resume"
+    )
 
 
 def _dispatch(args) -> int:
@@ -88,25 +101,59 @@ def _dispatch(args) -> int:
         run(**{k: v for k, v in (("epochs", args.epochs), ("n_train", args.n_train)) if v is not None})
     elif args.command == "train":
         fields = {f.name for f in dataclasses.fields(RunConfig)}
-        values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-        cfg = RunConfig(**values, augment=not args.no_augment)
+        given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+        if args.no_augment:
+            given["augment"] = False
         if args.resume:
-            cfg = RunConfig(epochs=args.epochs) if args.epochs is not None else None
-            if not (Path(args.out) / experiment.CHECKPOINT).exists():
-                raise FileNotFoundError(f"--resume: no {experiment.CHECKPOINT} in {args.out}")
-        try:
-            run = experiment.train(
-                cfg, args.out, resume=args.resume, progress=sys.stderr.isatty(), max_steps=args.max_steps
-            )
-        except FileExistsError:
+            cfg = _resumed_config(Path(args.out), given)
+        elif (Path(args.out) / experiment.CHECKPOINT).exists():
             raise FileExistsError(
                 f"{args.out} already holds a run: add --resume to continue it, or choose another --out"
-            ) from None
+            )
+        else:
+            cfg = RunConfig(**given)
+        run = experiment.train(
+            cfg, args.out, resume=args.resume, progress=sys.stderr.isatty(), max_steps=args.max_steps
+        )
         experiment.evaluate(run, args.out)
     elif args.command == "eval":
         run = experiment.load_run(args.checkpoint, args.data_root)
         experiment.evaluate(run, args.out or Path(args.checkpoint).parent)
     return 0
+
+
+def _resumed_config(out: Path, given: dict) -> RunConfig:
+    """The saved configuration, with a moved --data-root and a larger --epochs (extending the run).
+
+    Raises:
+        ValueError: a given flag would change the run; the message names each such flag.
+    """
+    checkpoint = out / experiment.CHECKPOINT
+    if not checkpoint.exists():
+        older = " (its checkpoint.pkl is a pickle of an earlier tinyexit, which is never loaded)"
+        raise FileNotFoundError(
+            f"--resume: no {experiment.CHECKPOINT} in {out}"
+            + (older if (out / "checkpoint.pkl").exists() else "")
+        )
+    saved = RunConfig(**load_checkpoint(checkpoint)["config"])
+    changed = [
+        f"--{name.replace('_', '-')} {value} (the run has {getattr(saved, name)})"
+        if name != "augment"
+        else "--no-augment (the run augments)"
+        for name, value in given.items()
+        if name not in experiment.RESUMABLE_CHANGES
+        and value != getattr(saved, name)
+        and not (name == "epochs" and value > saved.epochs)
+    ]
+    if changed:
+        raise ValueError(
+            "--resume continues the saved run unchanged (only --data-root may change, and --epochs "
+            "may grow to extend it), "
+            "but these flags would change it: " + ", ".join(changed)
+        )
+    return dataclasses.replace(
+        saved, data_root=given.get("data_root") or saved.data_root, epochs=given.get("epochs", saved.epochs)
+    )
 
 
 if __name__ == "__main__":

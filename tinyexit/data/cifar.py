@@ -14,6 +14,7 @@ naming the file and the problem.
 from __future__ import annotations
 
 import codecs
+import os
 import pickle
 import tarfile
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import check_md5, download_url, safe_extract
-from .errors import CorruptDatasetError, DatasetNotFoundError
-from .paths import PathLike, _root_and_origin, candidate_folders
+from .download import download_url, md5sum, safe_extract
+from .errors import ChecksumError, CorruptDatasetError, DatasetNotFoundError
+from .paths import ENV_VAR, PathLike, _root_and_origin, candidate_folders
 
 
 @dataclass(frozen=True)
@@ -182,11 +183,14 @@ def _not_found_message(spec: CifarSpec, root: Path, origin: str, problem: str) -
 
 def _download(spec: CifarSpec, root: Path) -> None:
     archive = root / spec.archive
-    if archive.exists():
-        try:
-            check_md5(archive, spec.md5)
-        except ValueError:
-            download_url(spec.url, archive, spec.md5)
+    if archive.exists():  # a local archive is the user's file: verified, never downloaded over
+        actual = md5sum(archive)
+        if actual != spec.md5:
+            raise ChecksumError(
+                f"the local archive {archive} has MD5 {actual}, not the official {spec.md5}: it is "
+                "incomplete or another file. Delete it to download it again, or replace it with the "
+                "official archive"
+            )
     else:
         download_url(spec.url, archive, spec.md5)
     safe_extract(archive, root)
@@ -233,8 +237,21 @@ def cifar_folder(name: str, root: PathLike | None = None, download: bool = True)
         raise DatasetNotFoundError(
             _not_found_message(spec, base, origin, "the folder is missing and download=False.")
         )
+    if (root is not None or os.environ.get(ENV_VAR)) and not base.is_dir():
+        raise DatasetNotFoundError(
+            _not_found_message(
+                spec,
+                base,
+                origin,
+                "the data root does not exist (a chosen root is never created: check the path).",
+            )
+        )
     try:
         _download(spec, base)
+    except ChecksumError as exc:
+        raise DatasetNotFoundError(
+            _not_found_message(spec, base, origin, f"the folder is missing and {exc}.")
+        ) from None
     except (OSError, ValueError, tarfile.TarError) as exc:
         raise DatasetNotFoundError(
             _not_found_message(

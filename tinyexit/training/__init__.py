@@ -1,5 +1,5 @@
 """Training loops: the baseline objective (Eq. 3), checkpoints and the epoch loop."""
 
 from .baseline import BaselineTrainer
-from .checkpoint import load_checkpoint, module_state, save_checkpoint
-from .loop import Progress, train_epoch
+from .checkpoint import CheckpointError, load_checkpoint, module_state, save_checkpoint
+from .loop import DivergenceError, Progress, first_non_finite, train_epoch

@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+
+import numpy as np
+
+from .. import nn
+from ..backend import to_device
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or weight; ``step`` is the 1-based batch of the epoch."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+def first_non_finite(module: nn.Module) -> str | None:
+    """The name of the first parameter or buffer of ``module`` holding NaN or inf, else None."""
+    for name, value in module.state_dict().items():
+        if not np.isfinite(to_device(value.data, "cpu")).all():
+            return name
+    return None
 
 
 class Progress:
@@ -41,6 +63,9 @@ def train_epoch(
     Returns:
         dict with the mean ``loss``, last-exit training ``accuracy`` (percent), ``images``, ``seconds``
         and ``images_per_s``, and the last step's output under ``last``.
+
+    Raises:
+        DivergenceError: a step's loss is NaN or infinite (the weights are then useless).
     """
     total = len(loader) if max_steps is None else min(len(loader), max_steps)
     bar = Progress(total, label, enabled=progress)
@@ -49,6 +74,9 @@ def train_epoch(
     out: dict = {}
     for step, (images, labels) in enumerate(loader, 1):
         out = trainer.step(images, labels)
+        if not math.isfinite(out["loss"]):
+            bar.close()
+            raise DivergenceError(f"step {step}/{total}: the loss is {out['loss']}", step)
         if schedule is not None:
             schedule.step()
         n = len(labels)

@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
+
+from .jit import njit
 
 VEC = 16
 """Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512

@@ -10,7 +10,8 @@ where BLAS's blocking pays, still go to ``@`` (the effect on a training step: ``
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .jit import njit
 
 SMALL_MACS = 1 << 21
 """Products with at most this many multiply-adds (batch included) run in the Numba loop."""

@@ -12,9 +12,10 @@ results agree bit for bit with the reference.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tinyexit.backend.geometry import IntPair, check_index, check_nchw, check_pool_grad, pair, pool_geometry
+
+from .jit import njit
 
 # The kernels index the flat input plane with unsigned indices: every index here is non-negative,
 # and an unsigned one spares Numba its negative-index wraparound.

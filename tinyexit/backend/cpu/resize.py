@@ -12,9 +12,10 @@ per output pixel. The kernels are serial on purpose, as the pooling ones (see ``
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tinyexit.backend.geometry import IntPair, check_nchw, check_size, source_index
+
+from .jit import njit
 
 
 @njit(cache=True)
