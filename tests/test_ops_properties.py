@@ -93,6 +93,7 @@ def _torch_namespaces(torch):
         },
         **{n: getattr(torch, n) for n in ("amax", "cat", "stack", "broadcast_to", "softmax", "log_softmax")},
         matmul=torch.matmul,
+        max=torch.max,
     )
     return te_twin, types.SimpleNamespace(cross_entropy=cross_entropy)
 
@@ -177,7 +178,15 @@ DIM_OPS = {
     "unsqueeze": (lambda x, d: te.unsqueeze(x, d[0]), lambda torch, x, d: torch.unsqueeze(x, d[0])),
     "flatten": (lambda x, d: te.flatten(x, d[0]), lambda torch, x, d: torch.flatten(x, d[0])),
 }
-OUTCOMES = {}  # (op, outcome) -> count, for the report printed with -s
+OUTCOMES = {}  # (op, outcome) -> count of generated cases
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_outcomes():
+    """With ``pytest -s``, print how many generated cases agreed with PyTorch and how many both refused."""
+    yield
+    for (name, outcome), count in sorted(OUTCOMES.items()):
+        print(f"dims/shapes vs torch: {name} {outcome} {count}")
 
 
 def _outcome(call):
