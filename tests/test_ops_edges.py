@@ -32,6 +32,8 @@ def test_var_positional_bool_is_unbiased_as_pytorch():
     assert x.var(0, correction=2).item() == pytest.approx(66 / 3)
     with pytest.raises(TypeError, match="unbiased or correction"):
         x.var(0, True, correction=1)
+    with pytest.raises(TypeError, match="var needs a floating-point tensor"):
+        te.tensor([1, 2, 3]).var()
 
 
 def test_interpolate_scale_factor_without_align_corners():

@@ -62,6 +62,8 @@ def var(
     ``var(x, unbiased)`` and ``var(x, dim, unbiased, keepdim)``: ``unbiased=False`` is
     ``correction=0``. With no degrees of freedom left the result is NaN (or inf), as PyTorch.
     """
+    if x.dtype.kind != "f":
+        raise TypeError(f"var needs a floating-point tensor, got dtype {x.dtype} (as PyTorch)")
     if isinstance(dim, bool):  # torch.var(x, False): the positional bool is ``unbiased``
         if unbiased is not None:
             raise TypeError("var: got a bool as dim and also unbiased; pass dim as an int or a tuple")
