@@ -13,6 +13,7 @@ setup(
         "gpu": ["cupy>=13"],
         "dev": [
             "pytest>=7",
+            "hypothesis>=6",
             "ruff==0.17.6",
             "import-linter>=2",
             "nbclient>=0.9",

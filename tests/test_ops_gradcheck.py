@@ -70,6 +70,16 @@ OPS = {
         [((3, 4), None), ((4,), None)],
         lambda a, b: np.minimum(a, b) * b,
     ),
+    "clamp_tensor_bounds": (
+        lambda a, lo, hi: te.clamp(a, lo, hi) * a,
+        [((3, 4), None), ((4,), None), ((3, 1), None)],
+        lambda a, lo, hi: np.minimum(np.maximum(a, lo), hi) * a,
+    ),
+    "max_binary": (
+        lambda a, b: te.max(a, b) * b,
+        [((3, 4), None), ((4,), None)],
+        lambda a, b: np.maximum(a, b) * b,
+    ),
     "sum_all": (lambda a: (a * a).sum(), [((3, 4), None)], lambda a: (a * a).sum()),
     "sum_dim": (lambda a: (a * a).sum(dim=1), [((3, 4, 2), None)], lambda a: (a * a).sum(1)),
     "sum_dims_keepdim": (
@@ -88,6 +98,11 @@ OPS = {
         lambda a: a.var((0, 2), keepdim=True, unbiased=False),
         [((3, 2, 4), None)],
         lambda a: a.var((0, 2), keepdims=True),
+    ),
+    "var_correction": (
+        lambda a: a.var(0, correction=2, keepdim=True),
+        [((4, 3), None)],
+        lambda a: a.var(0, ddof=2, keepdims=True),
     ),
     "max_all": (lambda a: (a * a).max(), [((3, 4), None)], lambda a: (a * a).max()),
     "max_dim": (lambda a: (a * a).max(dim=1).values, [((3, 4), None)], lambda a: (a * a).max(1)),

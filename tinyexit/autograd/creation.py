@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import check_device, to_device
-from .tensor import Tensor, as_shape
+from .tensor import Tensor, as_shape, check_dtype
 
 float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int32, np.bool_
 
@@ -31,13 +31,16 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -
     if isinstance(data, Tensor):
         data = data.data
     from_python = not hasattr(data, "dtype")
-    array = np.array(data) if from_python else data
+    try:
+        array = np.array(data) if from_python else data
+    except ValueError:
+        raise TypeError(f"cannot make a tensor from {type(data).__name__} of ragged content") from None
+    if array.dtype.kind in "USOV":
+        raise TypeError(f"cannot make a tensor from {type(data).__name__} holding {array.dtype} values")
     if dtype is not None:
-        array = array.astype(dtype)
+        array = array.astype(check_dtype(dtype))
     elif from_python and array.dtype == np.float64:
         array = array.astype(np.float32)
-    if array.dtype == object:
-        raise TypeError(f"cannot make a tensor from {type(data).__name__} of mixed or ragged content")
     array = to_device(array, check_device(device))
     if array is data:
         array = array.copy()
@@ -45,7 +48,9 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str = "cpu") -
 
 
 def _filled(fill, shape, dtype, device, requires_grad) -> Tensor:
-    array = to_device(np.full(as_shape(shape), fill, dtype=dtype or np.float32), check_device(device))
+    array = to_device(
+        np.full(as_shape(shape), fill, dtype=check_dtype(dtype or np.float32)), check_device(device)
+    )
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -76,13 +81,13 @@ def ones_like(x: Tensor, dtype=None) -> Tensor:
 
 def randn(*shape, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the global generator."""
-    array = _rng.standard_normal(as_shape(shape)).astype(dtype or np.float32)
+    array = _rng.standard_normal(as_shape(shape)).astype(check_dtype(dtype or np.float32))
     return Tensor(to_device(array, check_device(device)), requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=None, device: str = "cpu", requires_grad: bool = False) -> Tensor:
     """Uniform [0, 1) samples from the global generator."""
-    array = _rng.random(as_shape(shape)).astype(dtype or np.float32)
+    array = _rng.random(as_shape(shape)).astype(check_dtype(dtype or np.float32))
     return Tensor(to_device(array, check_device(device)), requires_grad=requires_grad)
 
 
@@ -90,7 +95,7 @@ def arange(start, end=None, step=1, dtype=None, device: str = "cpu") -> Tensor:
     """Evenly spaced values in [start, end), as ``torch.arange``."""
     array = np.arange(start, end, step) if end is not None else np.arange(start)
     if dtype is not None:
-        array = array.astype(dtype)
+        array = array.astype(check_dtype(dtype))
     elif array.dtype == np.float64:
         array = array.astype(np.float32)
     return Tensor(to_device(array, check_device(device)))

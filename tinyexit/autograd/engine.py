@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..backend import array_module
 from .function import Function
 from .grad_mode import set_grad_enabled
 from .tensor import Tensor
@@ -70,7 +71,7 @@ def _seed_gradients(outputs, grad_outputs) -> list[Tensor]:
                     f"grad can be implicitly created only for scalar outputs; output {i} has shape "
                     f"{out.shape}: pass a gradient of that shape"
                 )
-            g = Tensor.wrap(out.data * 0 + 1)
+            g = Tensor.wrap(array_module(out.data).ones_like(out.data))  # 1, even for an inf or NaN output
         elif not isinstance(g, Tensor):
             g = Tensor(g)
         if g.shape != out.shape:

@@ -17,6 +17,20 @@ def as_shape(args: tuple) -> tuple:
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
+def check_dtype(dtype) -> np.dtype:
+    """``dtype`` as a NumPy dtype tinyexit computes in: bool, an integer type, float32 or float64.
+
+    Raises:
+        TypeError: for any other dtype (float16, complex, strings, objects), naming it.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu" or dtype in (np.float32, np.float64):
+        return dtype
+    if dtype.kind == "f":
+        raise TypeError(f"dtype {dtype} is not supported: tinyexit computes in float32 or float64")
+    raise TypeError(f"dtype {dtype} is not supported: tensors hold numbers (bool, int, float32, float64)")
+
+
 class Tensor:
     """An n-dimensional array that records how it was computed.
 
@@ -34,6 +48,7 @@ class Tensor:
             data = data.data
         xp = array_module(data)
         data = xp.asarray(data)
+        check_dtype(data.dtype)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {data.dtype}")
         self.data = data
@@ -154,7 +169,7 @@ class Tensor:
         """Move to a device (``"cpu"``, ``"cuda"``) or cast to a dtype; differentiable for casts."""
         if isinstance(target, str):
             return _ops.to_device_op(self, check_device(target))
-        dtype = np.dtype(target)
+        dtype = check_dtype(target)
         if dtype == self.dtype:
             return self
         return _ops.cast(self, dtype)
@@ -286,8 +301,8 @@ class Tensor:
     def mean(self, dim=None, keepdim=False):
         return _ops.mean(self, dim, keepdim)
 
-    def var(self, dim=None, keepdim=False, unbiased=True):
-        return _ops.var(self, dim, keepdim, unbiased)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.var(self, dim, unbiased, keepdim, correction=correction)
 
     def max(self, dim=None, keepdim=False):
         return _ops.max(self, dim, keepdim)

@@ -59,7 +59,8 @@ def kaiming_normal_(t: Tensor, mode: str = "fan_in") -> Tensor:
 
 def default_uniform_(weight: Tensor, bias: Tensor | None) -> None:
     """PyTorch's default for Linear and Conv2d: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias."""
-    bound = 1.0 / math.sqrt(fan_in_out(weight)[0])
+    fan_in = fan_in_out(weight)[0]
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0  # a layer with no inputs: bias 0, as PyTorch
     uniform_(weight, -bound, bound)
     if bias is not None:
         uniform_(bias, -bound, bound)

@@ -6,6 +6,7 @@ from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ._lift import promote
 from .broadcast import sum_to
+from .unary import masked
 
 
 class Add(Function):
@@ -59,7 +60,9 @@ class Div(Function):
     def backward(self, gy):
         a, b = self.inputs
         ga = sum_to(gy / b, a.shape) if a.requires_grad else None
-        gb = sum_to(-gy * a / (b * b), b.shape) if b.requires_grad else None  # d(a/b)/db = -a/b^2
+        gb = (
+            sum_to(-gy * (a / b / b), b.shape) if b.requires_grad else None
+        )  # d(a/b)/db = -a/b/b, no b² overflow
         return ga, gb
 
 
@@ -103,8 +106,11 @@ class Pow(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = sum_to(gy * b * a ** (b - 1), a.shape) if a.requires_grad else None
-        gb = sum_to(gy * a**b * a.log(), b.shape) if b.requires_grad else None  # d(a^b)/db = a^b ln a
+        ga = gb = None
+        if a.requires_grad:  # d(a^b)/da = b a^(b-1), taken as 0 where b = 0 (as PyTorch)
+            ga = sum_to(masked(gy * (b * a ** (b - 1)), b.data != 0), a.shape)
+        if b.requires_grad:  # d(a^b)/db = a^b ln a, taken as 0 where a = 0 and b >= 0 (as PyTorch)
+            gb = sum_to(masked(gy * (a**b * a.log()), ~((a.data == 0) & (b.data >= 0))), b.shape)
         return ga, gb
 
 

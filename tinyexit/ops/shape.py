@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_shape
 from ..backend import array_module, scatter_add
+from ._dims import canonical_dim, canonical_dims
 
 
 class Reshape(Function):
@@ -29,24 +32,25 @@ def reshape(x: Tensor, *shape) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Merge dimensions start_dim..end_dim into one."""
+    """Merge dimensions start_dim..end_dim into one (a 0-d tensor becomes 1-d, as PyTorch)."""
+    s, e = canonical_dim(start_dim, x.ndim), canonical_dim(end_dim, x.ndim)
     if x.ndim == 0:
         return reshape(x, 1)
-    s, e = start_dim % x.ndim, end_dim % x.ndim
-    return reshape(x, x.shape[:s] + (-1,) + x.shape[e + 1 :])
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(x, x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :])
 
 
-def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
-    """Drop size-1 dimensions (only ``dim`` when given and of size 1)."""
-    if dim is None:
-        return reshape(x, tuple(n for n in x.shape if n != 1))
-    dim = dim % max(x.ndim, 1)
-    return x if x.shape[dim] != 1 else reshape(x, x.shape[:dim] + x.shape[dim + 1 :])
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    """Drop size-1 dimensions: all of them, or those among ``dim`` (an int or a tuple) of size 1."""
+    dims = range(x.ndim) if dim is None else canonical_dims(dim, x.ndim)
+    drop = {d for d in dims if x.shape[d] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop)) if drop else x
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
-    """Insert a size-1 dimension at ``dim``."""
-    dim = dim % (x.ndim + 1)
+    """Insert a size-1 dimension at ``dim`` (in [-ndim - 1, ndim], as PyTorch)."""
+    dim = canonical_dim(dim, x.ndim + 1)
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
@@ -62,7 +66,7 @@ class Permute(Function):
 
 def permute(x: Tensor, *dims) -> Tensor:
     """Reorder dimensions (as ``torch.permute``)."""
-    dims = tuple(d % x.ndim for d in as_shape(dims))
+    dims = tuple(canonical_dim(d, x.ndim) for d in as_shape(dims))
     if sorted(dims) != list(range(x.ndim)):
         raise ValueError(f"permute needs a permutation of {x.ndim} dimensions, got {dims}")
     return x if dims == tuple(range(x.ndim)) else Permute.apply(x, dims=dims)
@@ -71,6 +75,7 @@ def permute(x: Tensor, *dims) -> Tensor:
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions."""
     dims = list(range(x.ndim))
+    dim0, dim1 = canonical_dim(dim0, x.ndim), canonical_dim(dim1, x.ndim)
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(x, *dims)
 
@@ -143,7 +148,7 @@ def _check_same(tensors, dim: int, what: str, same_dim: bool) -> int:
     if len(tensors) == 0:
         raise ValueError(f"{what} needs at least one tensor")
     ref = tensors[0]
-    dim = dim % (ref.ndim + (0 if same_dim else 1))
+    dim = canonical_dim(dim, ref.ndim + (0 if same_dim else 1))
     for i, t in enumerate(tensors):
         a = t.shape[:dim] + t.shape[dim + 1 :] if same_dim else t.shape
         b = ref.shape[:dim] + ref.shape[dim + 1 :] if same_dim else ref.shape

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import array_module
+from ._dims import canonical_dim
 from .reduce import sum
 
 
@@ -13,6 +14,8 @@ class LogSoftmax(Function):
 
     def forward(self, x, dim):
         xp = array_module(x)
+        if x.size == 0:
+            return x.copy()
         z = x - x.max(axis=dim, keepdims=True)
         return z - xp.log(xp.exp(z).sum(axis=dim, keepdims=True))
 
@@ -23,7 +26,7 @@ class LogSoftmax(Function):
 
 def log_softmax(x: Tensor, dim: int) -> Tensor:
     """log(softmax(x)) along ``dim``."""
-    return LogSoftmax.apply(x, dim=dim % x.ndim)
+    return LogSoftmax.apply(x, dim=canonical_dim(dim, x.ndim))
 
 
 class Softmax(Function):
@@ -31,6 +34,8 @@ class Softmax(Function):
 
     def forward(self, x, dim):
         xp = array_module(x)
+        if x.size == 0:
+            return x.copy()
         e = xp.exp(x - x.max(axis=dim, keepdims=True))
         return e / e.sum(axis=dim, keepdims=True)
 
@@ -41,4 +46,4 @@ class Softmax(Function):
 
 def softmax(x: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``."""
-    return Softmax.apply(x, dim=dim % x.ndim)
+    return Softmax.apply(x, dim=canonical_dim(dim, x.ndim))

@@ -1,4 +1,4 @@
-"""Elementwise functions of one tensor, masks (relu, abs, clamp, where, maximum) and casts."""
+"""Elementwise functions of one tensor, selections (relu, abs, clamp, where, maximum) and casts."""
 
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ class Sigmoid(Function):
 
     def forward(self, x):
         xp = array_module(x)
-        return (xp.tanh(x * 0.5) + 1) * 0.5  # stable form of 1 / (1 + e^-x)
+        e = xp.exp(-xp.abs(x))  # e^-|x| never overflows; 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
     def backward(self, gy):
         y = self.output()
@@ -68,7 +69,7 @@ class Sigmoid(Function):
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """Elementwise logistic function 1 / (1 + e^-x)."""
+    """Elementwise logistic function 1 / (1 + e^-x), accurate for large negative x."""
     return Sigmoid.apply(x)
 
 
@@ -87,19 +88,21 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt.apply(x)
 
 
-class MaskedIdentity(Function):
-    """y = x * m for a constant (float or bool) mask m; the backbone of relu, abs, clamp, where and maximum."""
+class Masked(Function):
+    """y = x where the constant boolean ``mask`` holds, else 0: a select, so an inf or NaN outside the
+    mask never reaches y. The backbone of the gradients of relu, clamp, where, maximum and pow."""
 
     def forward(self, x, mask):
-        return x * mask
+        xp = array_module(x)
+        return xp.where(mask, x, xp.zeros((), x.dtype))
 
     def backward(self, gy):
         return sum_to(masked(gy, self.mask), self.inputs[0].shape)
 
 
 def masked(x: Tensor, mask) -> Tensor:
-    """x * mask with a constant (non-differentiated) array ``mask``."""
-    return MaskedIdentity.apply(x, mask=mask)
+    """``x`` where the constant boolean array ``mask`` is True, else 0 (broadcasting ``x`` to ``mask``)."""
+    return Masked.apply(x, mask=mask)
 
 
 class Relu(Function):
@@ -109,51 +112,134 @@ class Relu(Function):
         return array_module(x).maximum(x, 0)
 
     def backward(self, gy):
-        return masked(gy, self.output().data > 0)  # the constant mask x > 0, read off the output
+        return masked(gy, ~(self.output().data <= 0))  # passes where x > 0 and, as PyTorch, where x is NaN
 
 
 def relu(x: Tensor) -> Tensor:
-    """max(x, 0); its derivative is the constant mask x > 0."""
+    """max(x, 0); its derivative is the constant mask x > 0 (1 at NaN, as PyTorch)."""
     return Relu.apply(x)
 
 
+class Abs(Function):
+    def forward(self, x):
+        return array_module(x).abs(x)
+
+    def backward(self, gy):
+        x = self.inputs[0].data
+        sign = (x > 0).astype(x.dtype) - (x < 0)  # 0 at 0 and at NaN, as PyTorch
+        return gy * Tensor.wrap(sign)
+
+
 def abs(x: Tensor) -> Tensor:
-    """|x| = x * sign(x), sign treated as a constant (0 at 0, as PyTorch)."""
-    return masked(x, array_module(x.data).sign(x.data))
+    """|x|; the gradient is sign(x), 0 at 0 and at NaN (as PyTorch)."""
+    return Abs.apply(x)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
-    """Clip to [min, max]; the gradient passes where x lies inside (bounds included, as PyTorch)."""
+class Where(Function):
+    def forward(self, a, b, condition):
+        return array_module(a).where(condition, a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        cond = array_module(gy.data).broadcast_to(self.condition, gy.shape)
+        ga = sum_to(masked(gy, cond), a.shape) if a.requires_grad else None
+        gb = sum_to(masked(gy, ~cond), b.shape) if b.requires_grad else None
+        return ga, gb
+
+
+def where(condition, input, other) -> Tensor:
+    """Elementwise ``input`` where ``condition`` else ``other``, as ``torch.where`` (condition is not
+    differentiated; Python numbers are accepted for ``input`` and ``other``)."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = Tensor.wrap(array_module(cond).asarray(input, dtype=_python_dtype(input)))
+    a, b = promote(input, other)
+    cond = array_module(a.data).asarray(cond)
+    if cond.dtype != bool:
+        raise TypeError(f"where expects a boolean condition, got dtype {cond.dtype}")
+    return Where.apply(a, b, condition=cond)
+
+
+def _python_dtype(value):
+    """PyTorch's dtype for a Python number: float32 for floats, int64 for ints, bool for bools."""
+    if isinstance(value, bool):
+        return np.bool_
+    return np.int64 if isinstance(value, int) else np.float32
+
+
+class Extremum2(Function):
+    """Elementwise maximum (``largest``) or minimum, with PyTorch's gradient: the chosen operand gets
+    the gradient, a tie splits it in halves, and a NaN operand passes it to both."""
+
+    def forward(self, a, b, largest):
+        xp = array_module(a)
+        return (xp.maximum if largest else xp.minimum)(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        xp = array_module(gy.data)
+        lose_a = a.data < b.data if self.largest else a.data > b.data
+        lose_b = a.data > b.data if self.largest else a.data < b.data
+        tie = xp.broadcast_to(a.data == b.data, gy.shape)
+        half = masked(gy, tie) * 0.5
+        ga = sum_to(masked(gy, xp.broadcast_to(~(lose_a | tie), gy.shape)) + half, a.shape)
+        gb = sum_to(masked(gy, xp.broadcast_to(~(lose_b | tie), gy.shape)) + half, b.shape)
+        return ga if a.requires_grad else None, gb if b.requires_grad else None
+
+
+def maximum(input, other) -> Tensor:
+    """Elementwise maximum, as ``torch.maximum`` (NaN propagates; a tie splits the gradient)."""
+    a, b = promote(input, other)
+    return Extremum2.apply(a, b, largest=True)
+
+
+def minimum(input, other) -> Tensor:
+    """Elementwise minimum, as ``torch.minimum`` (NaN propagates; a tie splits the gradient)."""
+    a, b = promote(input, other)
+    return Extremum2.apply(a, b, largest=False)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi) with PyTorch's gradients: x where lo <= x <= hi (0 at NaN), lo where
+    x < lo < hi, hi where x > hi or hi < lo."""
+
+    def forward(self, x, lo, hi):
+        xp = array_module(x)
+        return xp.minimum(xp.maximum(x, lo), hi)
+
+    def backward(self, gy):
+        x, lo, hi = self.inputs
+        xp = array_module(gy.data)
+
+        def select(mask, t):
+            return sum_to(masked(gy, xp.broadcast_to(mask, gy.shape)), t.shape) if t.requires_grad else None
+
+        inside = (x.data >= lo.data) & (x.data <= hi.data)
+        below = (x.data < lo.data) & (lo.data < hi.data)
+        above = (x.data > hi.data) | (hi.data < lo.data)
+        return select(inside, x), select(below, lo), select(above, hi)
+
+
+def clamp(input: Tensor, min=None, max=None) -> Tensor:
+    """Clip to [min, max], as ``torch.clamp``; bounds are numbers or tensors (broadcast, differentiable).
+
+    The gradient passes where the input lies inside, bounds included; when min > max every value is max.
+    """
     if min is None and max is None:
         raise ValueError("clamp needs at least one of min and max")
-    xp = array_module(x.data)
-    inside = xp.ones(x.shape, dtype=bool)
-    if min is not None:
-        inside &= x.data >= min
-    if max is not None:
-        inside &= x.data <= max
-    clipped = xp.clip(x.data, min, max)
-    return masked(x, inside.astype(x.dtype)) + Tensor.wrap(xp.where(inside, 0, clipped).astype(x.dtype))
-
-
-def where(condition, a, b) -> Tensor:
-    """Elementwise ``a`` where ``condition`` else ``b`` (condition is not differentiated)."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
-    a, b = promote(a, b)
-    m = array_module(a.data).asarray(cond, dtype=bool).astype(a.dtype)
-    return masked(a, m) + masked(b, 1 - m)
-
-
-def maximum(a, b) -> Tensor:
-    """Elementwise maximum; on ties the gradient goes to ``a``."""
-    a, b = promote(a, b)
-    return where(a.data >= b.data, a, b)
-
-
-def minimum(a, b) -> Tensor:
-    """Elementwise minimum; on ties the gradient goes to ``a``."""
-    a, b = promote(a, b)
-    return where(a.data <= b.data, a, b)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"clamp expects a Tensor input, got {type(input).__name__}")
+    bounds = []
+    for name, bound, default in (("min", min, -np.inf), ("max", max, np.inf)):
+        if bound is None:
+            bound = default
+        elif not isinstance(bound, (Tensor, int, float)) or isinstance(bound, bool):
+            raise TypeError(f"clamp: {name} must be a number or a Tensor, got {type(bound).__name__}")
+        bounds.append(bound)
+    x, lo = promote(input, bounds[0])
+    x, hi = promote(x, bounds[1])
+    x, lo = promote(x, lo)
+    return Clamp.apply(x, lo, hi)
 
 
 class Cast(Function):
