@@ -15,6 +15,7 @@ import numpy as np
 
 from . import l2w, models, optim, plots
 from .autograd.creation import default_generator, manual_seed
+from .backend import check_device
 from .data import (
     BatchIterator,
     compute_mean_std,
@@ -63,6 +64,7 @@ class RunConfig:
     augment: bool = True
     synthetic_noise: float = 0.3
     seed: int = 0
+    device: str = "cpu"
 
     def validate(self) -> RunConfig:
         """Check every field and return self; raises ValueError naming the bad field."""
@@ -86,6 +88,7 @@ class RunConfig:
             raise ValueError(f"q must be positive, got {self.q}")
         if self.method == "l2w" and self.batch_size < 4:
             raise ValueError("L2W splits each batch in two halves: use a batch size of at least 4")
+        self.device = check_device(self.device)
         return self
 
 
@@ -132,7 +135,7 @@ class Run:
     def __init__(self, cfg: RunConfig, data: dict):
         self.cfg, self.data = cfg.validate(), data
         manual_seed(cfg.seed)
-        self.model = models.create(cfg.arch, num_classes=data["num_classes"])
+        self.model = models.create(cfg.arch, num_classes=data["num_classes"]).to(cfg.device)
         self.optimizer = optim.SGD(
             self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
@@ -152,7 +155,7 @@ class Run:
         if cfg.method == "l2w":
             self.wpn = l2w.WeightPredictionNet(
                 self.model.num_exits, hidden=cfg.wpn_hidden, delta=cfg.delta, input=cfg.wpn_input
-            )
+            ).to(cfg.device)
             self.wpn_optimizer = optim.Adam(
                 self.wpn.parameters(), lr=cfg.meta_lr, weight_decay=cfg.meta_weight_decay
             )
@@ -208,6 +211,7 @@ def train(
     max_steps: int | None = None,
     stop_after: int | None = None,
     log=print,
+    device: str | None = None,
 ) -> Run:
     """Train (or resume) a run in ``out``; a checkpoint is written atomically after every epoch.
 
@@ -218,6 +222,8 @@ def train(
         progress: show a progress line.
         max_steps: at most this many batches per epoch (for quick checks).
         stop_after: stop after this many epochs in total (the run can be resumed later).
+        device: train on this device (``"cpu"``, ``"cuda"``) instead of the configured one, e.g.
+            to resume on a GPU a run started on a CPU.
 
     Raises:
         FileExistsError: when ``out`` already holds a checkpoint and ``resume`` is False.
@@ -241,6 +247,8 @@ def train(
                 f"to that (a different count would change its learning-rate schedule)"
             )
         cfg = saved
+    if device is not None:
+        cfg = dataclasses.replace(cfg, device=device)
     cfg.validate()
     out.mkdir(parents=True, exist_ok=True)
     run = Run(cfg, load_data(cfg))
@@ -322,12 +330,14 @@ def _finite(t: float) -> float | str:
     return t if math.isfinite(t) else ("inf" if t > 0 else "-inf")
 
 
-def load_run(checkpoint: str | Path, data_root_override: str | None = None) -> Run:
-    """Rebuild a run from its checkpoint (with its data split) for evaluation."""
+def load_run(checkpoint: str | Path, data_root_override: str | None = None, device: str | None = None) -> Run:
+    """Rebuild a run from its checkpoint (with its data split) for evaluation, on ``device`` if given."""
     state = load_checkpoint(checkpoint)
     cfg = RunConfig(**state["config"])
     if data_root_override:
         cfg = dataclasses.replace(cfg, data_root=data_root_override)
+    if device is not None:
+        cfg = dataclasses.replace(cfg, device=device)
     run = Run(cfg, load_data(cfg))
     run.restore(state)
     return run
