@@ -67,7 +67,10 @@ class RunConfig:
     device: str = "cpu"
 
     def validate(self) -> RunConfig:
-        """Check every field and return self; raises ValueError naming the bad field."""
+        """Check every field and return self; raises ValueError naming the bad field.
+
+        ``device="cuda"`` raises RuntimeError where CuPy or a GPU is missing.
+        """
         if self.data not in DATASETS:
             raise ValueError(f"unknown dataset {self.data!r}: expected one of {DATASETS}")
         if self.method not in METHODS:
