@@ -220,8 +220,8 @@ def _host(a, name: str):
 
 
 def _asarray(a, dtype=None):
-    if isinstance(a, StrictArray):
-        return StrictArray(np.asarray(a._a, dtype=dtype))
+    if isinstance(a, StrictArray):  # the same array when no cast is needed, as cupy.asarray
+        return a if dtype is None or np.dtype(dtype) == a._a.dtype else StrictArray(a._a.astype(dtype))
     return StrictArray(np.array(_host(a, "asarray"), dtype=dtype))  # a host-to-device copy
 
 

@@ -79,6 +79,9 @@ def test_stand_in_is_the_cuda_device(cuda):
     assert backend.kernels(x.data).__name__ == "tinyexit.backend.gpu.portable"
     np.testing.assert_array_equal(x.cpu().data, x.numpy())
     assert isinstance(x.cpu().data, np.ndarray)
+    copy = te.tensor(x.data, device="cuda")  # copies, as torch.tensor does
+    copy.data[0, 0] = 100.0
+    assert float(x.data[0, 0]) != 100.0
 
 
 @pytest.mark.skipif(backend.cupy_available(), reason="a real GPU is present")
