@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tinyexit import experiment
+from tinyexit.backend import DEVICES
 from tinyexit.experiment import RunConfig
 from tinyexit.training import load_checkpoint, save_checkpoint
 
@@ -149,6 +150,7 @@ def test_cli_offers_the_library_choices():
         "wpn_input": l2w.WPN_INPUTS,
         "weighting": l2w.WEIGHTINGS,
         "meta_objective": l2w.META_OBJECTIVES,
+        "device": DEVICES,
     }
 
 

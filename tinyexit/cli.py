@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import experiment, l2w, models
+from .backend import DEVICES
 from .experiment import DATASETS, METHODS, RunConfig
 from .training import load_checkpoint
 from .training.run_lock import RunFolderInUseError
@@ -47,6 +48,7 @@ def _train_parser(sub) -> None:
     option("--test-subset", "evaluate on this many test images only", type=int)
     p.add_argument("--no-augment", action="store_true")
     option("--seed", type=int)
+    p.add_argument("--device", default=None, choices=DEVICES, help="where to train (default cpu)")
     p.add_argument("--out", required=True, help=f"run folder: {experiment.CHECKPOINT}, metrics.json, plots")
     p.add_argument(
         "--resume",
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="baseline vs L2W on a small network, a few minutes on a CPU")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs of each method (default 3)")
     demo.add_argument("--n-train", type=int, default=None, help="training images (default 2000)")
+    demo.add_argument("--device", default=None, choices=DEVICES, help="where to train (default cpu)")
     _train_parser(sub)
     ev = sub.add_parser("eval", help="evaluate a checkpoint: metrics.json and plots")
     ev.add_argument("--checkpoint", required=True)
@@ -70,13 +73,22 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default=None, help="folder for metrics.json and plots (default: the checkpoint's)"
     )
     ev.add_argument("--data-root", default=None)
+    ev.add_argument("--device", default=None, choices=DEVICES, help="where to evaluate (default: the run's)")
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
         print(f"\n{_interrupted_message(args)}", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, KeyError, OSError, FloatingPointError, RunFolderInUseError) as e:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        OSError,
+        FloatingPointError,
+        RuntimeError,
+        RunFolderInUseError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -98,7 +110,8 @@ def _dispatch(args) -> int:
     if args.command == "demo":
         from .demo import run
 
-        run(**{k: v for k, v in (("epochs", args.epochs), ("n_train", args.n_train)) if v is not None})
+        options = (("epochs", args.epochs), ("n_train", args.n_train), ("device", args.device))
+        run(**{k: v for k, v in options if v is not None})
     elif args.command == "train":
         fields = {f.name for f in dataclasses.fields(RunConfig)}
         given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
@@ -113,11 +126,16 @@ def _dispatch(args) -> int:
         else:
             cfg = RunConfig(**given)
         run = experiment.train(
-            cfg, args.out, resume=args.resume, progress=sys.stderr.isatty(), max_steps=args.max_steps
+            cfg,
+            args.out,
+            resume=args.resume,
+            progress=sys.stderr.isatty(),
+            max_steps=args.max_steps,
+            device=args.device,
         )
         experiment.evaluate(run, args.out)
     elif args.command == "eval":
-        run = experiment.load_run(args.checkpoint, args.data_root)
+        run = experiment.load_run(args.checkpoint, args.data_root, device=args.device)
         experiment.evaluate(run, args.out or Path(args.checkpoint).parent)
     return 0
 

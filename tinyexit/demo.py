@@ -21,8 +21,18 @@ from .evaluate import predict_probs
 from .experiment import RunConfig
 
 
-def run(epochs: int = 3, n_train: int = 2000, arch: str = "msdnet4_tiny", seed: int = 0) -> dict:
-    """Train both methods and print the comparison; returns {method: metrics}."""
+def run(
+    epochs: int = 3,
+    n_train: int = 2000,
+    arch: str = "msdnet4_tiny",
+    seed: int = 0,
+    device: str = "cpu",
+    n_test: int = 2000,
+) -> dict:
+    """Train both methods on ``device`` and print the comparison; returns {method: metrics}.
+
+    ``n_test`` test images are evaluated, and half as many held-out ones set the exit thresholds.
+    """
     data = "cifar10" if cifar_available("cifar10") else "synthetic"
     if data == "synthetic":
         print("no CIFAR-10 copy under the data root (set TINYEXIT_DATA to use one): using synthetic images")
@@ -31,13 +41,14 @@ def run(epochs: int = 3, n_train: int = 2000, arch: str = "msdnet4_tiny", seed: 
         data=data,
         epochs=epochs,
         train_subset=n_train,
-        val_size=1000,
-        test_subset=2000,
+        val_size=max(n_test // 2, 1),
+        test_subset=n_test,
         batch_size=64,
         lr=0.1,
         seed=seed,
         wpn_hidden=100,
         meta_lr=1e-3,
+        device=device,
     )
     print(f"tinyexit demo: {arch} on {n_train} {data} training images, {epochs} epochs, baseline vs L2W")
     results = {}

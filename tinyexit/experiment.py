@@ -15,6 +15,7 @@ import numpy as np
 
 from . import l2w, models, optim, plots
 from .autograd.creation import default_generator, manual_seed
+from .backend import check_device
 from .data import (
     BatchIterator,
     compute_mean_std,
@@ -42,7 +43,7 @@ METHODS = ("baseline", "l2w")
 CHECKPOINT = "checkpoint.npz"
 WEIGHTS_LAST_BATCH = "weights_last_batch.npz"
 RESULTS = ("metrics.json", "dynamic.png", "exit_accuracy.png", "weight_vs_loss.png", WEIGHTS_LAST_BATCH)
-RESUMABLE_CHANGES = ("data_root",)  # where the data lives does not change the run
+RESUMABLE_CHANGES = ("data_root", "device")  # where the data lives and runs does not change the run
 
 
 @dataclasses.dataclass
@@ -74,9 +75,13 @@ class RunConfig:
     augment: bool = True
     synthetic_noise: float = 0.3
     seed: int = 0
+    device: str = "cpu"
 
     def validate(self) -> RunConfig:
-        """Check every field and return self; raises ValueError naming the bad field."""
+        """Check every field and return self; raises ValueError naming the bad field.
+
+        ``device="cuda"`` raises RuntimeError where CuPy or a GPU is missing.
+        """
         if self.data not in DATASETS:
             raise ValueError(f"unknown dataset {self.data!r}: expected one of {DATASETS}")
         if self.method not in METHODS:
@@ -115,6 +120,7 @@ class RunConfig:
                 "val_size=0 leaves no held-out images to choose the early-exit thresholds from; "
                 "use a positive val_size"
             )
+        self.device = check_device(self.device)
         return self
 
 
@@ -191,7 +197,7 @@ class Run:
     def __init__(self, cfg: RunConfig, data: dict):
         self.cfg, self.data = cfg.validate(), data
         manual_seed(cfg.seed)
-        self.model = models.create(cfg.arch, num_classes=data["num_classes"])
+        self.model = models.create(cfg.arch, num_classes=data["num_classes"]).to(cfg.device)
         self.optimizer = optim.SGD(
             self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
@@ -211,7 +217,7 @@ class Run:
         if cfg.method == "l2w":
             self.wpn = l2w.WeightPredictionNet(
                 self.model.num_exits, hidden=cfg.wpn_hidden, delta=cfg.delta, input=cfg.wpn_input
-            )
+            ).to(cfg.device)
             self.wpn_optimizer = optim.Adam(
                 self.wpn.parameters(), lr=cfg.meta_lr, weight_decay=cfg.meta_weight_decay
             )
@@ -271,6 +277,7 @@ def train(
     max_steps: int | None = None,
     stop_after: int | None = None,
     log=print,
+    device: str | None = None,
 ) -> Run:
     """Train (or resume) a run in ``out``; a checkpoint is written atomically after every epoch.
 
@@ -285,6 +292,8 @@ def train(
         progress: show a progress line.
         max_steps: at most this many batches per epoch (for quick checks).
         stop_after: stop after this many epochs in total (the run can be resumed later).
+        device: train on this device (``"cpu"``, ``"cuda"``) instead of the configured one, e.g.
+            to resume on a GPU a run started on a CPU.
 
     Raises:
         FileExistsError: ``out`` already holds a checkpoint and ``resume`` is False, or it holds
@@ -311,6 +320,8 @@ def train(
     if state is not None:
         saved_epochs = state["config"]["epochs"]
         cfg = resumed_config(RunConfig(**state["config"]), cfg, out)
+    if device is not None:
+        cfg = dataclasses.replace(cfg, device=device)
     cfg.validate()
     with RunLock(out):
         remove_stale_temporaries(out, (CHECKPOINT, WEIGHTS_LAST_BATCH, "metrics.json"))
@@ -506,12 +517,14 @@ def _finite(t: float) -> float | str:
     return t if math.isfinite(t) else ("inf" if t > 0 else "-inf")
 
 
-def load_run(checkpoint: str | Path, data_root_override: str | None = None) -> Run:
-    """Rebuild a run from its checkpoint (with its data split) for evaluation."""
+def load_run(checkpoint: str | Path, data_root_override: str | None = None, device: str | None = None) -> Run:
+    """Rebuild a run from its checkpoint (with its data split) for evaluation, on ``device`` if given."""
     state = load_checkpoint(checkpoint)
     cfg = RunConfig(**state["config"])
     if data_root_override:
         cfg = dataclasses.replace(cfg, data_root=data_root_override)
+    if device is not None:
+        cfg = dataclasses.replace(cfg, device=device)
     run = Run(cfg, load_data(cfg))
     run.restore(state)
     run.checkpoint = Path(checkpoint).resolve()

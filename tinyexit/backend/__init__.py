@@ -26,9 +26,26 @@ except Exception:  # pragma: no cover - depends on the machine
 
 DEVICES = ("cpu", "cuda")
 
+# The array module behind the "cuda" device: CuPy, or a stand-in a test registered.
+_device_xp: ModuleType | None = _cupy
+
+
+def register_device_module(module: ModuleType | None) -> ModuleType | None:
+    """Serve the ``"cuda"`` device with ``module`` instead of CuPy; return the previous one.
+
+    For tests only: a CPU stand-in with CuPy's strictness (``module.ndarray``, ``module.asarray``,
+    ``module.asnumpy`` and the NumPy functions the library uses) lets the whole device path run on
+    a machine without a GPU. ``register_device_module(previous)`` restores the earlier state.
+    """
+    global _device_xp
+    previous, _device_xp = _device_xp, module
+    return previous
+
 
 def cupy_available() -> bool:
-    """Return True when CuPy imports and sees at least one CUDA device."""
+    """Return True when CuPy imports and sees at least one CUDA device (or a stand-in is registered)."""
+    if _device_xp is not _cupy:
+        return _device_xp is not None
     if _cupy is None:
         return False
     try:
@@ -39,8 +56,8 @@ def cupy_available() -> bool:
 
 def array_module(x) -> ModuleType:
     """Return ``cupy`` for CuPy arrays, else ``numpy``."""
-    if _cupy is not None and isinstance(x, _cupy.ndarray):
-        return _cupy
+    if _device_xp is not None and isinstance(x, _device_xp.ndarray):
+        return _device_xp
     return np
 
 
@@ -66,9 +83,9 @@ def to_device(data, device: str):
     """Copy an array to ``device`` (no copy when it is already there)."""
     device = check_device(device)
     if device == "cuda":
-        return _cupy.asarray(data)
-    if _cupy is not None and isinstance(data, _cupy.ndarray):
-        return _cupy.asnumpy(data)
+        return _device_xp.asarray(data)
+    if _device_xp is not None and isinstance(data, _device_xp.ndarray):
+        return _device_xp.asnumpy(data)
     return np.asarray(data)
 
 
@@ -78,8 +95,11 @@ def kernels(x) -> ModuleType:
     NumPy arrays use the Numba kernels unless ``TINYEXIT_KERNELS=reference`` is set, which
     selects the NumPy reference (handy for debugging a fast kernel against its oracle).
     """
-    if array_module(x) is not np:
+    xp = array_module(x)
+    if xp is _cupy:
         return importlib.import_module("tinyexit.backend.gpu")
+    if xp is not np:  # a registered stand-in runs the array-module GPU code
+        return importlib.import_module("tinyexit.backend.gpu.portable")
     if os.environ.get("TINYEXIT_KERNELS") == "reference":
         return importlib.import_module("tinyexit.backend.reference")
     return importlib.import_module("tinyexit.backend.cpu")
@@ -87,9 +107,10 @@ def kernels(x) -> ModuleType:
 
 def scatter_add(target, index, values) -> None:
     """``target[index] += values`` in place, with repeated indices adding up."""
-    if array_module(target) is np:
-        np.add.at(target, index, values)
-    else:
+    xp = array_module(target)
+    if xp is _cupy:
         import cupyx
 
         cupyx.scatter_add(target, index, values)
+    else:
+        xp.add.at(target, index, values)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor, as_shape
 from ..backend import array_module, scatter_add
@@ -80,11 +82,18 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     return permute(x, *dims)
 
 
-def _raw_index(index):
-    """Replace Tensors inside an index by their arrays."""
+def _raw_index(index, xp):
+    """Replace Tensors and host index arrays inside an index by arrays of the module ``xp``.
+
+    A device array indexed by a NumPy array would mix host and device memory (CuPy refuses it).
+    """
     if isinstance(index, tuple):
-        return tuple(_raw_index(i) for i in index)
-    return index.data if isinstance(index, Tensor) else index
+        return tuple(_raw_index(i, xp) for i in index)
+    if isinstance(index, Tensor):
+        index = index.data
+    if isinstance(index, (list, np.ndarray)) and xp is not np:
+        return xp.asarray(index)
+    return index
 
 
 def _is_basic(index) -> bool:
@@ -123,7 +132,7 @@ def index_add(gy: Tensor, index, shape: tuple[int, ...]) -> Tensor:
 
 def getitem(x: Tensor, index) -> Tensor:
     """``x[index]`` with NumPy semantics (basic slicing and integer/boolean arrays)."""
-    index = _raw_index(index)
+    index = _raw_index(index, array_module(x.data))
     try:
         return GetItem.apply(x, index=index)
     except IndexError as e:

@@ -1,9 +1,10 @@
 """Kernels for CuPy arrays.
 
 With CuPy installed, the hot kernels are the CUDA C ``RawKernel`` modules ``raw_conv``,
-``raw_pool`` and ``raw_resize``. The array-module modules ``conv``, ``pool`` and ``resize`` (the
-same functions written with operations NumPy and CuPy share) are the fallback without CuPy and
-a second oracle: the tests run them on NumPy arrays against the reference.
+``raw_pool`` and ``raw_resize``. The array-module modules ``conv``, ``pool`` and ``resize``
+(collected in ``portable``: the same functions written with operations NumPy and CuPy share) are
+the fallback without CuPy and a second oracle: the tests run them on NumPy arrays against the
+reference, and on the strict CPU stand-in for the device.
 """
 
 from tinyexit.backend import _cupy
@@ -13,7 +14,16 @@ if _cupy is not None:
     from .raw_pool import avg_pool2d, avg_pool2d_adjoint, max_pool2d, max_pool2d_gather, max_pool2d_scatter
     from .raw_resize import interpolate_bilinear, interpolate_bilinear_adjoint
 else:
-    from .conv import conv2d, conv2d_input_grad, conv2d_weight_grad
-    from .pool import avg_pool2d, avg_pool2d_adjoint, max_pool2d, max_pool2d_gather, max_pool2d_scatter
-    from .resize import interpolate_bilinear, interpolate_bilinear_adjoint
+    from .portable import (
+        avg_pool2d,
+        avg_pool2d_adjoint,
+        conv2d,
+        conv2d_input_grad,
+        conv2d_weight_grad,
+        interpolate_bilinear,
+        interpolate_bilinear_adjoint,
+        max_pool2d,
+        max_pool2d_gather,
+        max_pool2d_scatter,
+    )
 from .matmul import matmul

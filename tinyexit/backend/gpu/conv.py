@@ -88,5 +88,7 @@ def conv2d_weight_grad(
     dtype = xp.result_type(x, gy)
     x, gy = x.astype(dtype, copy=False), gy.astype(dtype, copy=False)
     cols = im2col(x, (kh, kw), out_hw, s, p)
-    gw = xp.matmul(_to_cnhw(gy), cols.T)  # (O, C*kh*kw)
+    # gw (O, C*kh*kw) = gy_cnhw @ cols.T, computed as (cols @ gy_cnhw.T).T: NumPy's matmul does not
+    # hand a transposed long right operand to BLAS, and this order is as fast for cuBLAS.
+    gw = xp.matmul(cols, _to_cnhw(gy).T).T
     return xp.ascontiguousarray(gw.reshape(o, c, kh, kw))
