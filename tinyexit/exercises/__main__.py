@@ -10,6 +10,8 @@ from pathlib import Path
 from .notebooks import NotebookError, exercise_cells, read_notebook, run_exercises, to_student
 from .registry import EXERCISES, ExerciseFailed, check
 
+EXECUTED_DIR = "tutorials-executed"
+
 
 def _list(_args) -> int:
     for ex in EXERCISES.values():
@@ -80,12 +82,19 @@ def _render(args) -> int:
     if not sources:
         print(f"no notebooks to render in {args.tutorials}", file=sys.stderr)
         return 2
-    out = Path(args.out_dir) if args.out_dir else Path(args.tutorials) / "executed"
+    # a sibling of the source folder, so that relative links in the notebooks resolve in both
+    out = Path(args.out_dir) if args.out_dir else Path(args.tutorials).resolve().parent / EXECUTED_DIR
     if out.resolve() == Path(args.tutorials).resolve():
         print("the output folder must differ from the source notebooks' folder", file=sys.stderr)
         return 2
+    from nbclient.exceptions import CellExecutionError
+
     for path in sources:
-        seconds = render(path, out, quick=not args.full)
+        try:
+            seconds = render(path, out, quick=not args.full)
+        except CellExecutionError as err:
+            print(f"{path}: a cell raised {err.ename}: {err.evalue}; nothing written for it", file=sys.stderr)
+            return 1
         print(f"{out / path.name}: {seconds:.0f} s")
     return 0
 
@@ -108,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_make_student)
     p = sub.add_parser("render", help="run the notebooks and write executed copies with their outputs")
     p.add_argument("notebook", nargs="*", help="notebook numbers or names to render (default: all)")
-    p.add_argument("--out-dir", help="folder for the executed copies (default: TUTORIALS/executed)")
+    p.add_argument(
+        "--out-dir", help=f"folder for the executed copies (default: {EXECUTED_DIR}/ next to the tutorials)"
+    )
     p.add_argument(
         "--tutorials", default="tutorials", help="folder of the source notebooks (default: tutorials)"
     )

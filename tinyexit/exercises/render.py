@@ -26,20 +26,23 @@ FIRST_CELL = (
 HEADER_MARK = "<!-- executed copy -->"
 
 
-def header(source_name: str, quick: bool, data: str, seconds: float) -> str:
-    """The first markdown cell of an executed copy: what it is, how it was made, how to remake it."""
-    mode = "quick mode (`TINYEXIT_QUICK=1`, smaller sizes in the slow cells)" if quick else "full mode"
-    where = (
-        "CIFAR-10 from the data root (`TINYEXIT_DATA`)"
-        if data == "cifar10"
-        else "synthetic images (no CIFAR-10 copy was found)"
-    )
+def header(source_name: str, quick: bool, data: str | None, seconds: float) -> str:
+    """The first markdown cell of an executed copy: what it is, how it was made, how to remake it.
+
+    ``data`` is ``"cifar10"`` or ``"synthetic"`` for a notebook that reads the data root, else None.
+    """
+    mode = "quick mode (`TINYEXIT_QUICK=1`: smaller sizes in the slow cells)" if quick else "full mode"
+    if data == "cifar10":
+        mode += ", on CIFAR-10 from the data root (`TINYEXIT_DATA`)"
+    elif data == "synthetic":
+        mode += ", on synthetic images (no CIFAR-10 copy was found under the data root)"
+    source = f"[tutorials/{source_name}](../tutorials/{source_name})"
     return (
         f"{HEADER_MARK}\n"
-        f"*Executed copy of [{source_name}](../{source_name}), with its outputs, for reading without "
-        f"running. Made by `python -m tinyexit.exercises render` in {mode}; notebooks that train used "
-        f"{where}. It ran in {seconds:.0f} s on {platform.machine()} {platform.system()} (a shared, "
-        "loaded machine). Edit the source notebook, not this copy, and render again.*"
+        f"*Executed copy of {source}, with its outputs, for reading without running. Made by "
+        f"`python -m tinyexit.exercises render` in {mode}; it ran in {seconds:.0f} s on "
+        f"{platform.machine()} {platform.system()}, a shared and loaded machine. Edit the source "
+        "notebook, not this copy, and render again.*"
     )
 
 
@@ -91,7 +94,8 @@ def render(path: Path, out_dir: Path, quick: bool = True) -> float:
     import nbformat
 
     nb, seconds = execute(path, quick)
-    data = "cifar10" if cifar_available("cifar10") else "synthetic"
+    reads_data = any("cifar_available" in cell.source for cell in nb.cells)
+    data = ("cifar10" if cifar_available("cifar10") else "synthetic") if reads_data else None
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(header(path.name, quick, data, seconds)))
     nb.metadata["tinyexit"] = {"source": path.name, "quick": quick, "data": data, "seconds": round(seconds)}
     out_dir.mkdir(parents=True, exist_ok=True)
