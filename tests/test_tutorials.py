@@ -179,3 +179,13 @@ def test_render_writes_an_executed_copy_and_reports_a_failing_cell(tmp_path, ker
     assert main(["render", "02", "--tutorials", str(sources)]) == 1
     assert "a cell raised ZeroDivisionError" in capsys.readouterr().err
     assert not (tmp_path / "tutorials-executed" / "02_broken.ipynb").exists()
+
+
+def test_each_notebook_says_how_long_it_runs():
+    for path in NOTEBOOKS:
+        first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+        line = re.search(r"\*\*Running time\.\*\*([^\n]*)", first)
+        assert line and "quick mode" in line.group(1) and re.search(r"\d", line.group(1)), (
+            f"{path.name}: the first cell should say how long the notebook runs in quick and full mode "
+            "(a '**Running time.**' line)"
+        )
