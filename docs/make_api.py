@@ -12,6 +12,7 @@ classes also list their public methods.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ MODULES = [
     ("tinyexit.experiment", "The runner behind `python -m tinyexit train` and `eval`."),
     ("tinyexit.plots", "The figures: dynamic curves, accuracy per exit, weight vs loss."),
     ("tinyexit.viz", "Pictures of an autograd graph: matplotlib drawing and Graphviz DOT text."),
+    ("tinyexit.diagrams", "Pictures of MSDNet's scale grid, RANet's flows and the L2W step."),
     ("tinyexit.exercises", "The tutorials' exercises and their checks (`python -m tinyexit.exercises`)."),
     ("tinyexit.backend", "Array modules, devices and kernel dispatch."),
 ]
@@ -64,6 +66,37 @@ def summary(obj) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
+def arguments(obj) -> list[str]:
+    """The ``Args:`` section of a Google-style docstring as Markdown bullets, one per argument."""
+    lines = (inspect.getdoc(obj) or "").splitlines()
+    if "Args:" not in lines:
+        return []
+    items: list[str] = []
+    for line in lines[lines.index("Args:") + 1 :]:
+        if not line.strip():
+            break
+        if not line.startswith("    "):
+            break
+        text = line.strip()
+        if line.startswith("     ") and items:  # a continuation of the argument above
+            items[-1] += " " + text
+        elif ":" in text:
+            name, about = text.split(":", 1)
+            items.append(f"  - `{name.strip()}`: {about.strip()}")
+    return ["- Arguments:", *items] if items else []
+
+
+def fields(cls) -> list[str]:
+    """A dataclass's fields and defaults, as one Markdown bullet."""
+    if not dataclasses.is_dataclass(cls):
+        return []
+    shown = [
+        f"`{f.name}={f.default!r}`" if f.default is not dataclasses.MISSING else f"`{f.name}`"
+        for f in dataclasses.fields(cls)
+    ]
+    return [f"- Fields: {', '.join(shown)}"]
+
+
 def signature(obj) -> str:
     try:
         return str(inspect.signature(obj))
@@ -74,7 +107,7 @@ def signature(obj) -> str:
 def entry(qualified: str, obj) -> list[str]:
     """Markdown lines for one public name."""
     if inspect.isclass(obj):
-        lines = [f"### `{qualified}{signature(obj)}`", "", summary(obj), ""]
+        lines = [f"### `{qualified}{signature(obj)}`", "", summary(obj), "", *arguments(obj), *fields(obj)]
         for name, member in sorted(vars(obj).items()):
             if isinstance(member, (classmethod, staticmethod)):
                 member = member.__func__

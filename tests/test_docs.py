@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -25,6 +26,20 @@ def test_every_local_link_of_the_readme_and_docs_exists():
         for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
             if not target.startswith("http"):
                 assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_every_local_link_of_the_notebooks_exists():
+    notebooks = sorted((ROOT / "tutorials").rglob("*.ipynb"))
+    assert notebooks
+    for notebook in notebooks:
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for target in re.findall(r"\]\(([^)#]+)\)", "".join(cell["source"])):
+                if not target.startswith("http"):
+                    assert (notebook.parent / target).exists(), (
+                        f"{notebook.relative_to(ROOT)} links to missing {target}"
+                    )
 
 
 def test_api_reference_is_up_to_date():

@@ -116,6 +116,31 @@ def _col2im_without_accumulation(cols, x_shape, kh, kw, stride, padding):
     return xpad[:, :, padding : padding + h, padding : padding + w]
 
 
+def _half_step_with_old_weights(model, wpn, optimizer, wpn_optimizer, x_tr, y_tr, x_me, y_me, q=0.75):
+    from tinyexit import nn
+    from tinyexit.l2w import allocate, allocated_loss, weighted_loss
+    from tinyexit.models import exit_confidences, exit_losses
+
+    model.train()
+    params, names = list(model.parameters()), [name for name, _ in model.named_parameters()]
+    losses = exit_losses(model(x_tr), y_tr)
+    with te.no_grad():
+        w_old = wpn(losses)  # the mistake: the real update uses the WPN before its meta step
+    theta_hat = optimizer.virtual_step(
+        params, te.grad(weighted_loss(wpn(losses), losses), params, create_graph=True)
+    )
+    scratch = {name: te.tensor(b.numpy().copy()) for name, b in model.named_buffers()}
+    meta_logits = nn.functional_call(model, {**dict(zip(names, theta_hat)), **scratch}, x_me)
+    meta = allocated_loss(meta_logits, y_me, allocate(exit_confidences(meta_logits).numpy().T, q))
+    wpn_optimizer.zero_grad()
+    for p, g in zip(wpn.parameters(), te.grad(meta, list(wpn.parameters()))):
+        p.grad = g
+    wpn_optimizer.step()
+    optimizer.zero_grad()
+    weighted_loss(w_old, losses).backward()
+    optimizer.step()
+
+
 MISTAKES = {
     "01.topological_order": (
         "outputs first",
@@ -149,6 +174,7 @@ MISTAKES = {
             te.tensor(p.numpy() - lr * (mu * b + g.numpy() + wd * p.numpy())) for p, g, b in zip(ps, gs, bs)
         ],
     ),
+    "06.half_step": ("the real update with the WPN before its step", _half_step_with_old_weights),
     "07.paired_difference": (
         "the standard deviation, not the error",
         lambda a, b: (np.mean(np.subtract(a, b)), np.std(np.subtract(a, b), ddof=1)),

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tinyexit.exercises {list,check,make-student}``."""
+"""Command line: ``python -m tinyexit.exercises {list,check,make-student,render}``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .notebooks import NotebookError, exercise_cells, read_notebook, run_exercises, to_student
 from .registry import EXERCISES, ExerciseFailed, check
+
+EXECUTED_DIR = "tutorials-executed"
 
 
 def _list(_args) -> int:
@@ -71,6 +73,32 @@ def _make_student(args) -> int:
     return 0
 
 
+def _render(args) -> int:
+    from .render import render
+
+    sources = sorted(Path(args.tutorials).glob("*.ipynb"))
+    if args.notebook:
+        sources = [p for p in sources if p.name[:2] in args.notebook or p.name in args.notebook]
+    if not sources:
+        print(f"no notebooks to render in {args.tutorials}", file=sys.stderr)
+        return 2
+    # a sibling of the source folder, so that relative links in the notebooks resolve in both
+    out = Path(args.out_dir) if args.out_dir else Path(args.tutorials).resolve().parent / EXECUTED_DIR
+    if out.resolve() == Path(args.tutorials).resolve():
+        print("the output folder must differ from the source notebooks' folder", file=sys.stderr)
+        return 2
+    from nbclient.exceptions import CellExecutionError
+
+    for path in sources:
+        try:
+            seconds = render(path, out, quick=not args.full)
+        except CellExecutionError as err:
+            print(f"{path}: a cell raised {err.ename}: {err.evalue}; nothing written for it", file=sys.stderr)
+            return 1
+        print(f"{out / path.name}: {seconds:.0f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m tinyexit.exercises``."""
     parser = argparse.ArgumentParser(prog="python -m tinyexit.exercises", description=__doc__)
@@ -87,6 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--force", action="store_true", help="overwrite student notebooks already in out_dir")
     p.set_defaults(run=_make_student)
+    p = sub.add_parser("render", help="run the notebooks and write executed copies with their outputs")
+    p.add_argument("notebook", nargs="*", help="notebook numbers or names to render (default: all)")
+    p.add_argument(
+        "--out-dir", help=f"folder for the executed copies (default: {EXECUTED_DIR}/ next to the tutorials)"
+    )
+    p.add_argument(
+        "--tutorials", default="tutorials", help="folder of the source notebooks (default: tutorials)"
+    )
+    p.add_argument("--full", action="store_true", help="full sizes instead of quick mode (TINYEXIT_QUICK=1)")
+    p.set_defaults(run=_render)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -112,3 +112,51 @@ def check_paired_difference(paired_difference) -> None:
         d = a - b
         expect_close(got[0], d.mean(), f"mean difference over {n} seeds")
         expect_close(got[1], d.std(ddof=1) / np.sqrt(n), f"standard error over {n} seeds (ddof = 1)")
+
+
+class _TwoExitNet(te.nn.Module):
+    """Two exits on Conv-BN-ReLU features, float64: small enough to check a half-step in a second."""
+
+    def __init__(self):
+        super().__init__()
+        nn = te.nn
+        self.conv1 = nn.Conv2d(2, 3, 3, padding=1, bias=False, dtype=np.float64)
+        self.bn1 = nn.BatchNorm2d(3, dtype=np.float64)
+        self.conv2 = nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False, dtype=np.float64)
+        self.bn2 = nn.BatchNorm2d(4, dtype=np.float64)
+        self.head1 = nn.Linear(3, 3, dtype=np.float64)
+        self.head2 = nn.Linear(4, 3, dtype=np.float64)
+
+    def forward(self, x):
+        relu = te.nn.functional.relu
+        h1 = relu(self.bn1(self.conv1(x)))
+        h2 = relu(self.bn2(self.conv2(h1)))
+        return [self.head1(h1.mean(dim=(2, 3))), self.head2(h2.mean(dim=(2, 3)))]
+
+
+def _l2w_setup(seed: int):
+    from tinyexit.l2w import WeightPredictionNet
+
+    te.manual_seed(seed)
+    model, wpn = _TwoExitNet(), WeightPredictionNet(2, hidden=6).double()
+    optimizer = te.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-4)
+    return model, wpn, optimizer, te.optim.Adam(wpn.parameters(), lr=1e-2)
+
+
+def check_half_step(half_step) -> None:
+    """Two calls of ``half_step`` (halves exchanged) change model, WPN and BN statistics as ``L2WTrainer.step``."""
+    from tinyexit.l2w import L2WTrainer
+
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((12, 2, 5, 5)), rng.integers(0, 3, 12)
+    first, second = slice(0, 6), slice(6, 12)
+    for q in (0.75, 0.5):
+        mine, ref = _l2w_setup(3), _l2w_setup(3)
+        L2WTrainer(*ref, q=q).step(x, y)
+        half_step(*mine, te.tensor(x[first]), y[first], te.tensor(x[second]), y[second], q)
+        half_step(*mine, te.tensor(x[second]), y[second], te.tensor(x[first]), y[first], q)
+        for what, a, b in (("backbone", mine[0], ref[0]), ("WPN", mine[1], ref[1])):
+            state, want = a.state_dict(), b.state_dict()
+            for name in want:
+                reference = want[name].numpy() if hasattr(want[name], "numpy") else want[name]
+                expect_close(state[name], reference, f"q={q}: {what} {name} after two half-steps", rtol=1e-6)

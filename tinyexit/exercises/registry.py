@@ -90,6 +90,12 @@ EXERCISES: dict[str, Exercise] = {
             checks_l2w.check_pseudo_update,
         ),
         Exercise(
+            "06.half_step",
+            "half_step",
+            "one L2W half-step: Eq. 5, 7, 6, 8 and 9 in order, as L2WTrainer.step runs it",
+            checks_l2w.check_half_step,
+        ),
+        Exercise(
             "07.paired_difference",
             "paired_difference",
             "mean and standard error of a paired difference over seeds",
