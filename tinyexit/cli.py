@@ -34,7 +34,19 @@ def _train_parser(sub) -> None:
         help=f"training epochs (default {d.epochs}; with --resume, the saved run's)",
     )
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="initial lr of an SGD step on a whole batch")
+    p.add_argument(
+        "--half-step-lr",
+        default=d.half_step_lr,
+        choices=experiment.HALF_STEP_LRS,
+        help="L2W's half-steps take lr x half/batch ('scaled', the official code) or lr ('same')",
+    )
+    p.add_argument(
+        "--init",
+        default=d.init,
+        choices=models.INITS,
+        help="'official': the init the paper's runs trained from; 'he': He init on every convolution",
+    )
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--q", type=float, default=d.q, help="L2W meta-data allocation budget")
     p.add_argument("--delta", type=float, default=d.delta, help="L2W weight perturbation size")
@@ -48,7 +60,22 @@ def _train_parser(sub) -> None:
         "--weighting", default=d.weighting, choices=l2w.WEIGHTINGS, help="L2W or one of the paper's ablations"
     )
     p.add_argument("--meta-objective", default=d.meta_objective, choices=l2w.META_OBJECTIVES)
-    p.add_argument("--val-size", type=int, default=d.val_size, help="held-out images for the exit thresholds")
+    p.add_argument(
+        "--eval-protocol",
+        default=d.eval_protocol,
+        choices=experiment.EVAL_PROTOCOLS,
+        help="exit thresholds from held-out images ('holdout'), or from the augmented training set, "
+        "training on every image ('official')",
+    )
+    p.add_argument(
+        "--val-size", type=int, default=d.val_size, help="held-out images for the exit thresholds (holdout)"
+    )
+    p.add_argument(
+        "--frozen-wpn",
+        default=None,
+        help="with --method l2w --weighting frozen: the folder of a finished L2W run whose WPN is frozen "
+        "(the paper's ablation; without it, the initial WPN is frozen)",
+    )
     p.add_argument("--train-subset", type=int, default=None, help="train on this many images only")
     p.add_argument("--test-subset", type=int, default=None, help="evaluate on this many test images only")
     p.add_argument("--no-augment", action="store_true")
