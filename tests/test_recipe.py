@@ -12,6 +12,7 @@ from tinyexit import cli, experiment
 from tinyexit.data import BatchIterator
 from tinyexit.evaluate import predict_probs
 from tinyexit.experiment import RunConfig
+from tinyexit.training import load_checkpoint, save_checkpoint
 
 TINY = dict(
     arch="msdnet4_tiny", data="synthetic", train_subset=64, val_size=32, test_subset=32, batch_size=16
@@ -46,8 +47,7 @@ def test_l2w_half_steps_take_lr_times_half_over_batch(weighting):
     cfg = RunConfig(**TINY, method="l2w", weighting=weighting, lr=0.4, momentum=0.0, weight_decay=0.0)
     assert cfg.step_lr == pytest.approx(0.2)
     assert _step_lrs(cfg) == pytest.approx([0.2, 0.2], rel=1e-3)  # two half-steps of 8 out of 16
-    same = RunConfig(**{**TINY, "batch_size": 16}, method="l2w", lr=0.4, momentum=0.0, weight_decay=0.0)
-    same.half_step_lr = "same"
+    same = RunConfig(**TINY, method="l2w", lr=0.4, half_step_lr="same", momentum=0.0, weight_decay=0.0)
     assert _step_lrs(same) == pytest.approx([0.4, 0.4], rel=1e-3)
 
 
@@ -161,3 +161,21 @@ def test_frozen_wpn_sources_that_are_refused(tmp_path):
             experiment.train(cfg, tmp_path / f"frozen-{source}", **QUIET)
     with pytest.raises(ValueError, match="needs method='l2w' and weighting='frozen'"):
         RunConfig(**base, frozen_wpn=str(tmp_path / "unfinished")).validate()
+
+
+def test_checkpoints_from_before_the_recipe_options_keep_their_recipe(tmp_path):
+    """A run saved before half_step_lr and init existed trained with "same" and "he": it resumes so."""
+    run = experiment.train(
+        RunConfig(**TINY, method="l2w", wpn_hidden=8, epochs=2), tmp_path, stop_after=1, **QUIET
+    )
+    state = load_checkpoint(tmp_path / experiment.CHECKPOINT)
+    for name in ("half_step_lr", "init", "eval_protocol", "frozen_wpn"):
+        del state["config"][name]
+    save_checkpoint(tmp_path / experiment.CHECKPOINT, state)
+    resumed = experiment.train(None, tmp_path, resume=True, **QUIET)
+    assert (resumed.cfg.half_step_lr, resumed.cfg.init, resumed.cfg.eval_protocol) == (
+        "same",
+        "he",
+        "holdout",
+    )
+    assert run.cfg.half_step_lr == "scaled" and resumed.epoch == 2

@@ -44,7 +44,21 @@ CHECKPOINT = "checkpoint.pkl"
 
 @dataclasses.dataclass
 class RunConfig:
-    """Everything that defines a run; saved in its checkpoint and metrics."""
+    """Everything that defines a run; saved in its checkpoint and metrics.
+
+    The recipe fields (defaults: the official code's, except the held-out thresholds):
+
+    Attributes:
+        lr: initial learning rate of an SGD step on a whole loaded batch (cosine schedule).
+        half_step_lr: "scaled": L2W's half-steps take lr x half/batch, as the official code;
+            "same": they take ``lr`` (see ``step_lr``).
+        init: the models' initialisation, "official" (what the paper's runs trained from) or "he".
+        eval_protocol: "holdout": exit thresholds from ``val_size`` held-out training images;
+            "official": every training image is trained on, thresholds from the augmented
+            training set (``val_size`` is then not used).
+        frozen_wpn: with ``weighting="frozen"``, the folder (or checkpoint) of a finished L2W run
+            whose WPN is frozen (the paper's ablation); None freezes the initial WPN.
+    """
 
     arch: str = "msdnet4_tiny"
     data: str = "cifar10"
@@ -126,6 +140,15 @@ class RunConfig:
         if self.method == "l2w" and self.half_step_lr == "scaled":
             return self.lr * (self.batch_size // 2) / self.batch_size
         return self.lr
+
+
+#: the recipe of checkpoints written before these fields existed: what those runs trained with
+_RECIPE_BEFORE_OPTIONS = {"half_step_lr": "same", "init": "he"}
+
+
+def saved_config(state: dict) -> RunConfig:
+    """The configuration stored in a checkpoint; fields it predates get the values that run used."""
+    return RunConfig(**{**_RECIPE_BEFORE_OPTIONS, **state["config"]})
 
 
 def load_data(cfg: RunConfig) -> dict:
@@ -274,7 +297,7 @@ def train(
         raise FileNotFoundError(f"resume=True, but there is no checkpoint at {path}")
     state = load_checkpoint(path) if resume else None
     if state is not None:
-        saved = RunConfig(**state["config"])
+        saved = saved_config(state)
         if cfg is not None and cfg.epochs != saved.epochs:
             raise ValueError(
                 f"the run in {out} was configured for {saved.epochs} epochs; resuming continues it "
@@ -431,7 +454,7 @@ def _finite(t: float) -> float | str:
 def load_run(checkpoint: str | Path, data_root_override: str | None = None) -> Run:
     """Rebuild a run from its checkpoint (with its data split) for evaluation."""
     state = load_checkpoint(checkpoint)
-    cfg = RunConfig(**state["config"])
+    cfg = saved_config(state)
     if data_root_override:
         cfg = dataclasses.replace(cfg, data_root=data_root_override)
     run = Run(cfg, load_data(cfg))
