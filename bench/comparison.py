@@ -27,13 +27,21 @@ from tinyexit.training import load_checkpoint
 _LOCATION_FIELDS = ("data_root",)
 #: the compared methods, as the run-configuration fields that make each one. "frozen" is the fair
 #: control of L2W: the same two SGD steps per batch with a WPN that is never trained.
+#: "frozen_trained" is the paper's frozen ablation: the WPN of the finished L2W run of the same
+#: setting and seed, frozen (its ``frozen_wpn`` is filled in by :func:`run_config`).
 METHOD_CONFIGS = {
     "baseline": {"method": "baseline"},
     "l2w": {"method": "l2w"},
     "frozen": {"method": "l2w", "weighting": "frozen"},
+    "frozen_trained": {"method": "l2w", "weighting": "frozen"},
 }
 METHODS = tuple(METHOD_CONFIGS)
-_METHOD_NAMES = {"baseline": "baseline", "l2w": "L2W", "frozen": "frozen WPN"}
+_METHOD_NAMES = {
+    "baseline": "baseline",
+    "l2w": "L2W",
+    "frozen": "frozen WPN",
+    "frozen_trained": "frozen trained WPN",
+}
 
 Log = Callable[[str], None]
 
@@ -57,17 +65,28 @@ class Setting:
         return f"{self.label}/{self.arch}"
 
 
-def run_config(setting: Setting, method: str, seed: int, base: Mapping) -> RunConfig:
+def run_config(
+    setting: Setting, method: str, seed: int, base: Mapping, out: str | Path | None = None
+) -> RunConfig:
     """The configuration of one run: ``base`` (schedule, budget, sizes) for this setting, method and seed.
 
+    ``out`` (the comparison's folder) is needed by "frozen_trained", whose WPN comes from the
+    L2W run of the same setting and seed under it.
+
     Raises:
-        ValueError: for a method not in :data:`METHOD_CONFIGS`.
+        ValueError: for a method not in :data:`METHOD_CONFIGS`, or "frozen_trained" without ``out``.
     """
     if method not in METHOD_CONFIGS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHOD_CONFIGS)}")
+    source = {}
+    if method == "frozen_trained":
+        if out is None:
+            raise ValueError("method 'frozen_trained' takes the WPN of an L2W run: give the comparison's out")
+        source = {"frozen_wpn": str(run_dir(Path(out).resolve(), setting, "l2w", seed))}
     return RunConfig(
         **base,
         **METHOD_CONFIGS[method],
+        **source,
         arch=setting.arch,
         data=setting.data,
         long_tail=setting.long_tail,
@@ -148,7 +167,8 @@ def aggregate_runs(runs: Sequence[Mapping], budgets: Sequence[float]) -> dict:
     """Several seeds of one method in one setting, summarised.
 
     Args:
-        runs: their ``metrics.json`` contents; configurations must agree except for the seed.
+        runs: their ``metrics.json`` contents; configurations must agree except for the seed (and
+            the L2W run each frozen trained WPN came from, which is that seed's).
         budgets: the expected Mul-Adds at which to compare the budgeted-batch curves.
 
     Returns:
@@ -162,7 +182,7 @@ def aggregate_runs(runs: Sequence[Mapping], budgets: Sequence[float]) -> dict:
     """
     if not runs:
         raise ValueError("no runs to aggregate")
-    configs = [{k: v for k, v in r["config"].items() if k != "seed"} for r in runs]
+    configs = [{k: v for k, v in r["config"].items() if k not in ("seed", "frozen_wpn")} for r in runs]
     for run, config in zip(runs[1:], configs[1:]):
         differences = config_differences(config, configs[0])
         if differences:
@@ -300,7 +320,8 @@ def markdown_report(summary: Mapping, rows: int = 5) -> str:
         budgets = entry["budgets"]
         picks = sorted({int(round(i)) for i in np.linspace(0, len(budgets) - 1, min(rows, len(budgets)))})
         names = [_METHOD_NAMES.get(m, m) for m in methods]
-        gains = [(a, b) for a, b in (("l2w", "baseline"), ("l2w", "frozen")) if a in methods and b in methods]
+        pairs = (("l2w", "baseline"), ("l2w", "frozen"), ("l2w", "frozen_trained"))
+        gains = [(a, b) for a, b in pairs if a in methods and b in methods]
         header = [f"{n} top-1 (%)" for n in names] + [
             f"{_METHOD_NAMES[a]} − {_METHOD_NAMES[b]}" for a, b in gains
         ]
@@ -368,7 +389,12 @@ def reproduce(
         FileExistsError: as :func:`ensure_run`.
     """
     out = Path(out)
-    plan = {(s, m, seed): run_config(s, m, seed, base) for s in settings for m in methods for seed in seeds}
+    if "frozen_trained" in methods and "l2w" not in methods:
+        raise ValueError("method 'frozen_trained' freezes the WPN of the L2W runs: compare 'l2w' too")
+    methods = sorted(methods, key=METHODS.index)  # each L2W run finishes before its WPN is frozen
+    plan = {
+        (s, m, seed): run_config(s, m, seed, base, out) for s in settings for m in methods for seed in seeds
+    }
     summary = {
         "options": dict(options or {}),
         "std": f"population standard deviation over seeds (ddof={STD_DDOF})",

@@ -7,9 +7,15 @@
 
 For every architecture, method and seed it trains and evaluates one run with
 ``tinyexit.experiment`` (same schedule, budget and seeds for every method), then the long-tailed
-CIFAR-10 setting (imbalance factor 100) for one architecture. The methods are the baseline, L2W
-and L2W's fair control "frozen" (the same two SGD steps per batch, weighted by a WPN that is never
-trained), which tells the learned weighting apart from the extra backbone updates. Under ``--out``
+CIFAR-10 setting (imbalance factor 100) for one architecture. The methods are the baseline, L2W,
+L2W's fair control "frozen" (the same two SGD steps per batch, weighted by a WPN that is never
+trained), which tells the learned weighting apart from the extra backbone updates, and the paper's
+frozen ablation "frozen_trained" (the same, weighted by the WPN of the finished L2W run of that
+setting and seed). The recipe follows the official code unless told otherwise: each of L2W's
+half-steps takes lr x half/batch (``--half-step-lr``), the models start from the initialisation
+the paper's runs had (``--init``), and the exit thresholds come from a held-out split
+(``--eval-protocol holdout``) or, as the official code, from the augmented training set
+(``--eval-protocol official``, training on every image). Under ``--out``
 it writes
 ``runs/<training set>/<arch>/<method>/seed<seed>/`` (each run's checkpoint, metrics.json, plots),
 ``metrics.json`` (the summary: per-exit accuracy and accuracy at matched Mul-Adds, mean and std
@@ -26,7 +32,7 @@ import sys
 import comparison
 
 from tinyexit.data import cifar_available
-from tinyexit.experiment import RunConfig
+from tinyexit.experiment import EVAL_PROTOCOLS, HALF_STEP_LRS, INITS, RunConfig
 
 #: the comparison's defaults; ``--quick`` replaces them with tiny ones (any flag given wins over both)
 FULL = dict(
@@ -81,9 +87,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--val-size",
         type=int,
         help="held-out training images for the exit thresholds (default "
-        f"{FULL['val_size']}, at most a tenth of the training set)",
+        f"{FULL['val_size']}, at most a tenth of the training set; holdout protocol only)",
     )
     p.add_argument("--n-test", type=int, help="test images (default: all 10,000)")
+    p.add_argument(
+        "--half-step-lr",
+        choices=HALF_STEP_LRS,
+        default=RunConfig.half_step_lr,
+        help="L2W's half-steps take lr x half/batch ('scaled', the official code) or lr ('same')",
+    )
+    p.add_argument("--init", choices=INITS, default=RunConfig.init, help="model initialisation")
+    p.add_argument(
+        "--eval-protocol",
+        choices=EVAL_PROTOCOLS,
+        default=RunConfig.eval_protocol,
+        help="exit thresholds from a held-out split, or from the augmented training set (official)",
+    )
     p.add_argument(
         "--wpn-hidden", type=int, help=f"width of L2W's weight prediction net (default {FULL['wpn_hidden']})"
     )
@@ -121,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
-        val_size=args.val_size,
+        val_size=args.val_size if args.eval_protocol == "holdout" else 0,
+        half_step_lr=args.half_step_lr,
+        init=args.init,
+        eval_protocol=args.eval_protocol,
         train_subset=args.n_train,
         test_subset=args.n_test,
         wpn_hidden=args.wpn_hidden,

@@ -130,7 +130,15 @@ def test_cli_eval_of_a_missing_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "field, value", [("weighting", "uniform"), ("meta_objective", "full"), ("wpn_input", "logits")]
+    "field, value",
+    [
+        ("weighting", "uniform"),
+        ("meta_objective", "full"),
+        ("wpn_input", "logits"),
+        ("half_step_lr", "double"),
+        ("init", "xavier"),
+        ("eval_protocol", "test"),
+    ],
 )
 def test_validate_names_a_bad_l2w_choice(field, value):
     with pytest.raises(ValueError, match=f"unknown {field} '{value}'"):
@@ -151,6 +159,9 @@ def test_cli_offers_the_library_choices():
         "weighting": l2w.WEIGHTINGS,
         "meta_objective": l2w.META_OBJECTIVES,
         "device": DEVICES,
+        "half_step_lr": experiment.HALF_STEP_LRS,
+        "init": experiment.INITS,
+        "eval_protocol": experiment.EVAL_PROTOCOLS,
     }
 
 

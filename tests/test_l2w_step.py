@@ -273,6 +273,26 @@ def test_meta_interval_skips_meta_steps():
     assert [trainer.step(x, y)["meta_loss"] is None for _ in range(3)] == [False, True, False]
 
 
+def test_meta_interval_counts_batches_within_the_epoch():
+    """As the official code: the meta step runs on batches 0, I, 2I, ... of every epoch."""
+    from tinyexit.training import train_epoch
+
+    te.manual_seed(0)
+    trainer = _trainer(LinearTwoExit(4, 3), WeightPredictionNet(2, hidden=4).double(), meta_interval=2)
+    x, y = np.random.default_rng(0).standard_normal((10, 4)), np.arange(10) % 3
+    record, step = [], trainer.step
+
+    def recording_step(images, labels):
+        out = step(images, labels)
+        record.append(out["meta_loss"] is not None)
+        return out
+
+    trainer.step = recording_step
+    for _ in range(2):  # epochs of 3 batches; one count over both epochs would give T F T F T F
+        train_epoch(trainer, [(x, y)] * 3, progress=False)
+    assert record == [True, False, True, True, False, True]
+
+
 def test_bad_batches_and_options():
     trainer = _trainer(LinearTwoExit(4, 3), WeightPredictionNet(2, hidden=4).double())
     with pytest.raises(ValueError, match="at least 2"):

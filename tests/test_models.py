@@ -13,19 +13,20 @@ from tinyexit.models.ranet import FusionBlock
 
 F = te.nn.functional
 
-# The paper's CIFAR-100 configurations (docs/design-choices.md, "Models"): Mul-Adds (M), params (M) per
-# exit, and the params tolerance
+# The paper's CIFAR-100 configurations (docs/design-choices.md, "Models"): Mul-Adds (M) and params (M)
+# per exit as printed, each to be matched to its printed digits
 TABLE = {
-    "msdnet5": ([6.86, 14.35, 27.54, 41.71, 58.48], [0.30, 0.65, 1.02, 1.49, 2.08], 0.01),
-    "msdnet7": (
-        [6.86, 14.35, 27.29, 48.45, 76.43, 108.9, 137.3],
-        [0.30, 0.65, 1.11, 1.73, 2.38, 3.05, 4.00],
-        0.01,
-    ),
-    "ranet6": ([8.37, 21.79, 32.88, 41.57, 53.28, 58.99], [0.36, 0.90, 1.30, 1.80, 2.19, 2.62], 0.01),
+    "msdnet5": ([6.86, 14.35, 27.54, 41.71, 58.48], [0.30, 0.65, 1.02, 1.49, 2.08]),
+    "msdnet7": ([6.86, 14.35, 27.29, 48.45, 76.43, 108.9, 137.3], [0.30, 0.65, 1.11, 1.73, 2.38, 3.05, 4.00]),
+    "ranet6": ([8.37, 21.79, 32.88, 41.57, 53.28, 58.99], [0.36, 0.90, 1.30, 1.80, 2.19, 2.62]),
 }
 MUL_ADDS_RTOL = {"msdnet5": 0.005, "msdnet7": 0.01, "ranet6": 0.005}
-SMALL = [name for name in list_presets() if name not in TABLE]
+# Printed entries our count does not reproduce to the printed digits: (preset, exit index) -> the
+# measured value (M). The 7-exit MSDNet's last exit measures 3.97 M parameters where the paper prints
+# 4.00; every other entry agrees.
+PARAMS_MEASURED_OTHERWISE = {("msdnet7", 6): 3.97}
+PAPER_ONLY = ("ranet8",)  # the paper's second CIFAR RANet: no counts printed, too big for the CPU tests
+SMALL = [name for name in list_presets() if name not in TABLE and name not in PAPER_ONLY]
 
 TINY_MSDNET = dict(
     n_blocks=2,
@@ -62,14 +63,32 @@ def _images(n: int, dtype=np.float32, seed: int = 0) -> te.Tensor:
 
 @pytest.mark.parametrize("name", sorted(TABLE))
 def test_paper_config_counts_match_the_table(name):
-    mul_adds, params, params_rtol = TABLE[name]
+    mul_adds, params = TABLE[name]
     counts = count_ops(create(name, num_classes=100))
     assert len(counts.mul_adds) == len(counts.params) == len(mul_adds)
     np.testing.assert_allclose(np.array(counts.mul_adds) / 1e6, mul_adds, rtol=MUL_ADDS_RTOL[name])
-    np.testing.assert_allclose(np.array(counts.params) / 1e6, params, rtol=params_rtol)
     for ours, table in zip(counts.mul_adds, mul_adds):  # every Mul-Adds entry agrees to the table's digits
         digits = len(str(table).split(".")[1])
         assert round(ours / 1e6, digits) == table
+    for k, (ours, table) in enumerate(zip(counts.params, params)):  # params to the printed 2 digits
+        assert round(ours / 1e6, 2) == PARAMS_MEASURED_OTHERWISE.get((name, k), table), (name, k)
+
+
+def test_msdnet7_last_exit_params_measure_3_97_where_the_paper_prints_4_00():
+    params = count_ops(create("msdnet7", num_classes=100)).params[-1]
+    assert 3_966_000 < params < 3_968_000  # 3.97 M measured; the paper's table prints 4.00
+
+
+def test_second_cifar_ranet_has_the_papers_structure():
+    """The paper gives the second RANet's structure only (no counts): check that structure."""
+    model = create("ranet8", num_classes=100)
+    assert model.num_exits == 8
+    assert [len(flow) for flow in model.scale_flows] == [2, 4, 6, 8]  # blocks of the 8, 16, 16, 32 px flows
+    # the stem, finest first: base features of 32, 16, 16 and 8 pixels with 16, 32, 32 and 64 channels
+    assert model.FirstLayer.strides == [1, 2, 1, 2]
+    assert [layer.net[0].weight.shape[0] for layer in model.FirstLayer.layers] == [16, 32, 32, 64]
+    counts = count_ops(model)
+    assert len(counts.mul_adds) == 8 and all(b > a for a, b in zip(counts.mul_adds, counts.mul_adds[1:]))
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
@@ -143,15 +162,100 @@ def test_parameter_names_follow_the_reference_code():
     } <= names
 
 
-def test_initialisation_follows_the_reference():
-    model = create("msdnet5")
-    w = model.classifier[0].m[1].net[0].weight.numpy()  # 128 x 128 x 3 x 3
-    assert abs(w.std() / math.sqrt(2 / (9 * 128)) - 1) < 0.05 and abs(w.mean()) < 5e-3
+def _fan_in(shape: tuple) -> int:
+    return int(np.prod(shape[1:]))  # in_channels x kh x kw of a conv, in_features of a Linear
+
+
+def _assert_default_uniform(name: str, w: np.ndarray, bound: float) -> None:
+    """w looks like U(-bound, bound): inside the bounds, reaching near them, std and mean within
+    5 standard errors (std of a uniform sample's std: 0.45 sigma / sqrt(n))."""
+    n, sigma = w.size, bound / math.sqrt(3)
+    assert np.abs(w).max() <= bound * (1 + 1e-6), name
+    if n >= 100:  # P(max |w| < 0.9 bound) = 0.9**n
+        assert np.abs(w).max() > 0.9 * bound, name
+        assert abs(w.std() / sigma - 1) < 5 * 0.45 / math.sqrt(n), name
+        assert abs(w.mean()) < 5 * sigma / math.sqrt(n), name
+
+
+def _assert_he_normal(name: str, w: np.ndarray) -> None:
+    """w looks like N(0, 2 / (k*k*Cout)): std within 5 standard errors (sigma / sqrt(2n))."""
+    sigma = math.sqrt(2.0 / (w.shape[0] * w.shape[2] * w.shape[3]))
+    assert abs(w.std() / sigma - 1) < 5 / math.sqrt(2 * w.size), name
+    assert abs(w.mean()) < 5 * sigma / math.sqrt(w.size), name
+
+
+def _assert_batch_norm_one_zero(model) -> None:
     for m in model.modules():
         if isinstance(m, te.nn.BatchNorm2d):
             assert (m.weight.numpy() == 1).all() and (m.bias.numpy() == 0).all()
+
+
+def test_official_init_of_msdnet5_is_pytorchs_default():
+    """The paper's MSDNets trained from PyTorch's default init: conv and Linear weights
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming-uniform, a = sqrt(5)), Linear bias the same, BN 1/0."""
+    te.manual_seed(0)
+    model = create("msdnet5", init="official")
+    assert model is not None and create("msdnet5").state_dict().keys() == model.state_dict().keys()
+    checked = 0
+    for name, m in model.named_modules():
+        if isinstance(m, (te.nn.Conv2d, te.nn.Linear)):
+            w = m.weight.numpy()
+            bound = 1 / math.sqrt(_fan_in(w.shape))
+            _assert_default_uniform(name, w, bound)
+            if m.bias is not None:
+                b = m.bias.numpy()
+                assert np.abs(b).max() <= bound and np.abs(b).max() > 0, name
+            checked += 1
+    assert checked > 50
+    _assert_batch_norm_one_zero(model)
+    # the largest conv of the heads: 128 x 128 x 3 x 3, bound 1/sqrt(1152), std bound/sqrt(3) = 0.0170
+    w = model.classifier[0].m[1].net[0].weight.numpy()
+    assert w.std() == pytest.approx(1 / math.sqrt(3 * 1152), rel=0.01)
+
+
+def test_official_init_matches_torch_default_bounds():
+    """torch's own default init of the same layers draws within the same bounds, with the same std."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = create("msdnet5", init="official")
+    for name, m in model.named_modules():
+        if isinstance(m, te.nn.Conv2d) and m.weight.numpy().size >= 10_000:
+            cout, cin, kh, kw = m.weight.shape
+            ours = m.weight.numpy()
+            theirs = torch.nn.Conv2d(cin, cout, (kh, kw), bias=False).weight.detach().numpy()
+            assert np.abs(ours).max() == pytest.approx(np.abs(theirs).max(), rel=0.01), name
+            assert ours.std() == pytest.approx(theirs.std(), rel=0.05), name
+
+
+def test_he_init_draws_every_conv_from_n_0_2_over_kkcout():
+    te.manual_seed(0)
+    for arch in ("msdnet5", "ranet6"):
+        model = create(arch, init="he")
+        for name, m in model.named_modules():
+            if isinstance(m, te.nn.Conv2d):
+                _assert_he_normal(f"{arch} {name}", m.weight.numpy())
+            if isinstance(m, te.nn.Linear):
+                assert (m.bias.numpy() == 0).all() and m.weight.numpy().std() > 0
+        _assert_batch_norm_one_zero(model)
+
+
+def test_official_ranet_init_spares_only_the_first_layer():
+    """The reference RANet applies He init to every conv except its first layer's (PyTorch default)."""
+    te.manual_seed(0)
+    model = create("ranet6", init="official")
+    first = {id(m) for m in model.FirstLayer.modules()}
+    for name, m in model.named_modules():
+        if isinstance(m, te.nn.Conv2d):
+            w = m.weight.numpy()
+            if id(m) in first:
+                _assert_default_uniform(name, w, 1 / math.sqrt(_fan_in(w.shape)))
+            else:
+                _assert_he_normal(name, w)
         if isinstance(m, te.nn.Linear):
-            assert (m.bias.numpy() == 0).all() and m.weight.numpy().std() > 0
+            assert (m.bias.numpy() == 0).all()
+    _assert_batch_norm_one_zero(model)
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        create("ranet6", init="xavier")
 
 
 def test_ranet_one_layer_fusion_blocks_work():

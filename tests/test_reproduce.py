@@ -85,16 +85,25 @@ def test_aggregate_runs_is_numpy_mean_and_std_over_seeds():
         comparison.aggregate_runs(runs, budgets)
 
 
-def test_run_config_of_each_method():
+def test_run_config_of_each_method(tmp_path):
     setting, base = comparison.Setting("msdnet4_tiny", "synthetic"), dict(epochs=1, train_subset=32)
-    cfgs = {m: comparison.run_config(setting, m, 3, base) for m in comparison.METHODS}
+    cfgs = {
+        m: comparison.run_config(setting, m, 3, base) for m in comparison.METHODS if m != "frozen_trained"
+    }
+    cfgs["frozen_trained"] = comparison.run_config(setting, "frozen_trained", 3, base, out=tmp_path)
     assert [(c.method, c.weighting, c.seed) for c in cfgs.values()] == [
         ("baseline", "wpn", 3),
         ("l2w", "wpn", 3),
         ("l2w", "frozen", 3),
+        ("l2w", "frozen", 3),
     ]
+    assert cfgs["frozen"].frozen_wpn is None
+    trained = comparison.run_config(setting, "frozen_trained", 3, base, out=tmp_path)
+    assert trained.frozen_wpn == str(comparison.run_dir(tmp_path.resolve(), setting, "l2w", 3))
     with pytest.raises(ValueError, match="unknown method 'meta'; choose from baseline, l2w, frozen"):
         comparison.run_config(setting, "meta", 0, base)
+    with pytest.raises(ValueError, match="frozen_trained"):
+        comparison.reproduce([setting], [0], base, tmp_path, methods=["baseline", "frozen_trained"])
 
 
 def test_ensure_run_resumes_an_unfinished_run_and_refuses_another(tmp_path):
@@ -126,7 +135,7 @@ def _check_summary(out: Path, seeds: list[int]) -> dict:
     """Structure and values of the summary: every figure recomputed with NumPy from the runs' metrics."""
     summary = json.loads((out / "metrics.json").read_text())
     for entry in summary["settings"].values():
-        assert set(entry["methods"]) == {"baseline", "l2w", "frozen"}
+        assert set(entry["methods"]) == {"baseline", "l2w", "frozen", "frozen_trained"}
         budgets = np.array(entry["budgets"])
         assert len(budgets) == 20 and (np.diff(budgets) > 0).all()
         for method, agg in entry["methods"].items():
@@ -135,7 +144,10 @@ def _check_summary(out: Path, seeds: list[int]) -> dict:
             assert {
                 k: agg["config"][k] for k in comparison.METHOD_CONFIGS[method]
             } == comparison.METHOD_CONFIGS[method]
-            assert agg["config"]["weighting"] == ("frozen" if method == "frozen" else "wpn")
+            assert agg["config"]["weighting"] == ("frozen" if method.startswith("frozen") else "wpn")
+            if method == "frozen_trained":  # each seed froze the WPN its own L2W seed learned
+                for r, d in zip(runs, entry["runs"]["l2w"]):
+                    assert r["config"]["frozen_wpn"] == str((out / d).resolve())
             assert agg["config"]["arch"] == entry["arch"]
             assert agg["config"]["long_tail"] == entry["long_tail"] and "seed" not in agg["config"]
             anytime = np.array([r["anytime_accuracy"] for r in runs])
@@ -167,8 +179,8 @@ def test_quick_mode_end_to_end(tmp_path):
     assert summary["options"]["quick"] and summary["options"]["epochs"] == 1
     assert "| L2W top-1 (%) |" in first and "| frozen WPN top-1 (%) |" in first
     assert (
-        "| expected Mul-Adds (M) | baseline top-1 (%) | L2W top-1 (%) | frozen WPN top-1 (%) | L2W − baseline "
-        "| L2W − frozen WPN |" in first
+        "| expected Mul-Adds (M) | baseline top-1 (%) | L2W top-1 (%) | frozen WPN top-1 (%) | frozen trained "
+        "WPN top-1 (%) | L2W − baseline | L2W − frozen WPN | L2W − frozen trained WPN |" in first
     )
     assert (out / "summary.md").read_text() in first
     for entry in summary["settings"].values():  # paired gains: per seed, mean over the budgets
@@ -187,7 +199,7 @@ def test_quick_mode_end_to_end(tmp_path):
         timeout=300,
         check=True,
     ).stdout
-    assert again.count("reusing the finished run") == 12 and "epoch 1:" not in again
+    assert again.count("reusing the finished run") == 16 and "epoch 1:" not in again
     assert json.loads((out / "metrics.json").read_text())["settings"] == summary["settings"]
 
     refused = subprocess.run(

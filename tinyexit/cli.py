@@ -33,7 +33,17 @@ def _train_parser(sub) -> None:
     option("--method", choices=METHODS)
     option("--epochs", "training epochs", type=int)
     option("--batch-size", type=int)
-    option("--lr", type=float)
+    option("--lr", "initial lr of an SGD step on a whole batch", type=float)
+    option(
+        "--half-step-lr",
+        "L2W's half-steps take lr x half/batch ('scaled', the official code) or lr ('same')",
+        choices=experiment.HALF_STEP_LRS,
+    )
+    option(
+        "--init",
+        "'official': the init the paper's runs trained from; 'he': He init on every convolution",
+        choices=models.INITS,
+    )
     option("--weight-decay", type=float)
     option("--q", "L2W meta-data allocation budget", type=float)
     option("--delta", "L2W weight perturbation size", type=float)
@@ -43,7 +53,20 @@ def _train_parser(sub) -> None:
     option("--wpn-input", choices=l2w.WPN_INPUTS)
     option("--weighting", "L2W or one of the paper's ablations", choices=l2w.WEIGHTINGS)
     option("--meta-objective", choices=l2w.META_OBJECTIVES)
-    option("--val-size", "held-out images for the exit thresholds (on CIFAR at most a tenth)", type=int)
+    option(
+        "--eval-protocol",
+        "exit thresholds from held-out images ('holdout'), or from the augmented training set, "
+        "training on every image ('official')",
+        choices=experiment.EVAL_PROTOCOLS,
+    )
+    option(
+        "--val-size", "held-out images for the exit thresholds (holdout; on CIFAR at most a tenth)", type=int
+    )
+    option(
+        "--frozen-wpn",
+        "with --method l2w --weighting frozen: the folder of a finished L2W run whose WPN is frozen "
+        "(the paper's ablation; without it, the initial WPN is frozen)",
+    )
     option("--train-subset", "train on this many images only", type=int)
     option("--test-subset", "evaluate on this many test images only", type=int)
     p.add_argument("--no-augment", action="store_true")
@@ -153,7 +176,7 @@ def _resumed_config(out: Path, given: dict) -> RunConfig:
             f"--resume: no {experiment.CHECKPOINT} in {out}"
             + (older if (out / "checkpoint.pkl").exists() else "")
         )
-    saved = RunConfig(**load_checkpoint(checkpoint)["config"])
+    saved = experiment.saved_config(load_checkpoint(checkpoint))
     changed = [
         f"--{name.replace('_', '-')} {value} (the run has {getattr(saved, name)})"
         if name != "augment"

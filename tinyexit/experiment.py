@@ -40,6 +40,14 @@ from .training.run_lock import RunLock
 
 DATASETS = ("cifar10", "cifar100", "synthetic")
 METHODS = ("baseline", "l2w")
+#: how L2W's half-steps take ``lr``: "scaled" = lr x half/batch (the official code: the same
+#: lr per sample as the baseline's step on the whole batch), "same" = lr on every half-step
+HALF_STEP_LRS = ("scaled", "same")
+INITS = models.INITS
+#: where the exit thresholds come from: "holdout" = a held-out split of the training images,
+#: "official" = every training image is trained on and the thresholds come from the augmented
+#: training loader, as the official code
+EVAL_PROTOCOLS = ("holdout", "official")
 CHECKPOINT = "checkpoint.npz"
 WEIGHTS_LAST_BATCH = "weights_last_batch.npz"
 RESULTS = ("metrics.json", "dynamic.png", "exit_accuracy.png", "weight_vs_loss.png", WEIGHTS_LAST_BATCH)
@@ -48,7 +56,21 @@ RESUMABLE_CHANGES = ("data_root", "device")  # where the data lives and runs doe
 
 @dataclasses.dataclass
 class RunConfig:
-    """Everything that defines a run; saved in its checkpoint and metrics."""
+    """Everything that defines a run; saved in its checkpoint and metrics.
+
+    The recipe fields (defaults: the official code's, except the held-out thresholds):
+
+    Attributes:
+        lr: initial learning rate of an SGD step on a whole loaded batch (cosine schedule).
+        half_step_lr: "scaled": L2W's half-steps take lr x half/batch, as the official code;
+            "same": they take ``lr`` (see ``step_lr``).
+        init: the models' initialisation, "official" (what the paper's runs trained from) or "he".
+        eval_protocol: "holdout": exit thresholds from ``val_size`` held-out training images;
+            "official": every training image is trained on, thresholds from the augmented
+            training set (``val_size`` is then not used).
+        frozen_wpn: with ``weighting="frozen"``, the folder (or checkpoint) of a finished L2W run
+            whose WPN is frozen (the paper's ablation); None freezes the initial WPN.
+    """
 
     arch: str = "msdnet4_tiny"
     data: str = "cifar10"
@@ -58,6 +80,8 @@ class RunConfig:
     epochs: int = 1
     batch_size: int = 64
     lr: float = 0.1
+    half_step_lr: str = "scaled"
+    init: str = "official"
     momentum: float = 0.9
     weight_decay: float = 1e-4
     q: float = 0.75
@@ -69,7 +93,9 @@ class RunConfig:
     wpn_input: str = "loss"
     weighting: str = "wpn"
     meta_objective: str = "allocated"
+    eval_protocol: str = "holdout"
     val_size: int = 5000
+    frozen_wpn: str | None = None
     train_subset: int | None = None
     test_subset: int | None = None
     augment: bool = True
@@ -92,6 +118,9 @@ class RunConfig:
             ("weighting", l2w.WEIGHTINGS),
             ("meta_objective", l2w.META_OBJECTIVES),
             ("wpn_input", l2w.WPN_INPUTS),
+            ("half_step_lr", HALF_STEP_LRS),
+            ("init", INITS),
+            ("eval_protocol", EVAL_PROTOCOLS),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}: expected one of {allowed}")
@@ -114,14 +143,39 @@ class RunConfig:
                 )
         if self.method == "l2w" and self.batch_size < 4:
             raise ValueError("L2W splits each batch in two halves: use a batch size of at least 4")
-        # Evaluation needs held-out images to choose the exit thresholds from.
-        if self.val_size == 0:
+        if self.eval_protocol == "holdout" and self.val_size < 1:
             raise ValueError(
-                "val_size=0 leaves no held-out images to choose the early-exit thresholds from; "
-                "use a positive val_size"
+                "eval_protocol='holdout' takes the exit thresholds from val_size held-out images: "
+                "give val_size >= 1, or use eval_protocol='official' (thresholds from the training set)"
+            )
+        if self.frozen_wpn is not None and (self.method != "l2w" or self.weighting != "frozen"):
+            raise ValueError(
+                "frozen_wpn (a WPN from a finished L2W run) needs method='l2w' and weighting='frozen'"
             )
         self.device = check_device(self.device)
         return self
+
+    @property
+    def step_lr(self) -> float:
+        """The initial lr of each backbone SGD step (the schedule anneals it).
+
+        ``lr`` is the rate of a step on a whole loaded batch, as the baseline takes it. L2W (and every
+        ablation sharing its two half-steps) steps on halves: with ``half_step_lr="scaled"`` each
+        half-step takes lr x half/batch, the linear rule of the official code (halves of 512 at 0.8
+        where the baseline takes 64 at 0.1); with ``"same"`` it takes ``lr``.
+        """
+        if self.method == "l2w" and self.half_step_lr == "scaled":
+            return self.lr * (self.batch_size // 2) / self.batch_size
+        return self.lr
+
+
+#: the recipe of checkpoints written before these fields existed: what those runs trained with
+_RECIPE_BEFORE_OPTIONS = {"half_step_lr": "same", "init": "he"}
+
+
+def saved_config(state: dict) -> RunConfig:
+    """The configuration stored in a checkpoint; fields it predates get the values that run used."""
+    return RunConfig(**{**_RECIPE_BEFORE_OPTIONS, **state["config"]})
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -142,9 +196,10 @@ def _check_number(name: str, value, positive: bool) -> None:
 
 def load_data(cfg: RunConfig) -> dict:
     """Train/validation/test arrays (uint8 images, int64 labels), class count and normalisation."""
+    held_out = cfg.val_size if cfg.eval_protocol == "holdout" else 0
     if cfg.data == "synthetic":
         n = cfg.train_subset or 4000
-        train = synthetic_dataset(n + cfg.val_size, seed=cfg.seed, noise=cfg.synthetic_noise)
+        train = synthetic_dataset(n + held_out, seed=cfg.seed, noise=cfg.synthetic_noise)
         test = synthetic_dataset(cfg.test_subset or 1000, seed=cfg.seed + 1, noise=cfg.synthetic_noise)
         num_classes = 10
         stats = compute_mean_std(train[0])
@@ -159,10 +214,10 @@ def load_data(cfg: RunConfig) -> dict:
     if cfg.long_tail is not None:
         keep = long_tailed_indices(labels, cfg.long_tail, seed=cfg.seed, num_classes=num_classes)
         images, labels = images[keep], labels[keep]
-    if cfg.val_size >= len(labels):
-        raise ValueError(f"val_size {cfg.val_size} leaves no training images: {cfg.data} has {len(labels)}")
+    if held_out >= len(labels):
+        raise ValueError(f"val_size {held_out} leaves no training images: {cfg.data} has {len(labels)}")
     # on CIFAR at most a tenth of the training images are held out (recorded in metrics.json)
-    val_size = min(cfg.val_size, len(labels) // 10) if cfg.data != "synthetic" else cfg.val_size
+    val_size = min(held_out, len(labels) // 10) if cfg.data != "synthetic" else held_out
     train_idx, val_idx = train_val_split(len(labels), val_size, seed=cfg.seed)
     if cfg.train_subset is not None and cfg.data != "synthetic":  # synthetic data is made at that size
         if cfg.train_subset > len(train_idx):
@@ -197,9 +252,9 @@ class Run:
     def __init__(self, cfg: RunConfig, data: dict):
         self.cfg, self.data = cfg.validate(), data
         manual_seed(cfg.seed)
-        self.model = models.create(cfg.arch, num_classes=data["num_classes"]).to(cfg.device)
+        self.model = models.create(cfg.arch, num_classes=data["num_classes"], init=cfg.init).to(cfg.device)
         self.optimizer = optim.SGD(
-            self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            self.model.parameters(), lr=cfg.step_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
         images, labels = data["train"]
         self.loader = BatchIterator(
@@ -319,7 +374,7 @@ def train(
     state = load_checkpoint(path) if resume else None
     if state is not None:
         saved_epochs = state["config"]["epochs"]
-        cfg = resumed_config(RunConfig(**state["config"]), cfg, out)
+        cfg = resumed_config(saved_config(state), cfg, out)
     if device is not None:
         cfg = dataclasses.replace(cfg, device=device)
     cfg.validate()
@@ -332,6 +387,9 @@ def train(
             log(f"resumed {path} at epoch {run.epoch}")
             if cfg.epochs != saved_epochs:
                 _extend(run, saved_epochs, log)
+        elif cfg.frozen_wpn is not None:
+            load_trained_wpn(run, cfg.frozen_wpn)
+            log(f"frozen WPN taken from {cfg.frozen_wpn}")
         last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
         while run.epoch < last_epoch:
             stats = _train_one_epoch(run, path, progress, max_steps)
@@ -474,11 +532,11 @@ def _evaluate(run: Run, out: Path | None, log) -> dict:
     data, cfg = run.data, run.cfg
     counts = models.count_ops(run.model)
     start = time.perf_counter()
-    val_probs = predict_probs(run.model, data["val"][0], normalization=data["normalization"])
+    val_probs, val_labels, thresholds_from = threshold_set(run)
     test_probs = predict_probs(run.model, data["test"][0], normalization=data["normalization"])
     seconds = time.perf_counter() - start
     anytime = anytime_accuracy(test_probs, data["test"][1])
-    curve = dynamic_evaluate(val_probs, data["val"][1], test_probs, data["test"][1], counts.mul_adds)
+    curve = dynamic_evaluate(val_probs, val_labels, test_probs, data["test"][1], counts.mul_adds)
     metrics = {
         "config": dataclasses.asdict(cfg),
         "checkpoint": None if run.checkpoint is None else str(run.checkpoint),
@@ -489,7 +547,8 @@ def _evaluate(run: Run, out: Path | None, log) -> dict:
         "mul_adds": list(counts.mul_adds),
         "params": list(counts.params),
         "dynamic": [{**p, "thresholds": [_finite(t) for t in p["thresholds"]]} for p in curve],
-        "thresholds_from": f"held-out validation split of the training data ({len(data['val'][1])} images)",
+        "eval_protocol": cfg.eval_protocol,
+        "thresholds_from": thresholds_from,
         "images": {split: len(data[split][1]) for split in ("train", "val", "test")},
         "eval_seconds": seconds,
     }
@@ -512,6 +571,68 @@ def _evaluate(run: Run, out: Path | None, log) -> dict:
     return metrics
 
 
+def load_trained_wpn(run: Run, source: str | Path) -> None:
+    """Load into ``run.wpn`` the WPN of a finished L2W run (the paper's frozen-WPN ablation).
+
+    Args:
+        run: a run with a WPN (``method="l2w"``).
+        source: that L2W run's folder, or its checkpoint file.
+
+    Raises:
+        ValueError: when the source is not a finished L2W run with a learned WPN of the same shape.
+    """
+    path = Path(source)
+    path = path / CHECKPOINT if path.is_dir() else path
+    state = load_checkpoint(path)
+    saved = state["config"]
+    if saved.get("method") != "l2w" or saved.get("weighting") != "wpn" or state.get("wpn") is None:
+        raise ValueError(f"{path} is not an L2W run with a learned WPN (weighting='wpn')")
+    if state["epoch"] < saved["epochs"]:
+        raise ValueError(
+            f"{path} is unfinished ({state['epoch']} of {saved['epochs']} epochs): the frozen ablation "
+            f"takes the WPN of a finished run"
+        )
+    ours = run.wpn.state_dict()
+    theirs = state["wpn"]
+    if set(ours) != set(theirs) or any(ours[k].shape != tuple(theirs[k].shape) for k in ours):
+        raise ValueError(
+            f"the WPN of {path} has another shape (exits, wpn_hidden or wpn_input differ) than this run's"
+        )
+    if any(saved.get(k) != getattr(run.cfg, k) for k in ("delta", "wpn_input")):
+        raise ValueError(f"the WPN of {path} was trained with another delta or wpn_input than this run's")
+    run.wpn.load_state_dict(theirs)
+
+
+def threshold_set(run: Run) -> tuple[np.ndarray, np.ndarray, str]:
+    """The softmax outputs (K, N, classes) and labels the exit thresholds come from, and a description.
+
+    ``eval_protocol="holdout"``: the held-out validation split. ``"official"``: the whole training
+    set as the official code's training loader gives it (random crop and flip, one pass, the
+    model in eval mode).
+    """
+    data, cfg = run.data, run.cfg
+    if cfg.eval_protocol == "holdout":
+        images, labels = data["val"]
+        probs = predict_probs(run.model, images, normalization=data["normalization"])
+        return probs, labels, f"held-out validation split of the training data ({len(labels)} images)"
+    loader = BatchIterator(
+        *data["train"],
+        500,
+        shuffle=False,
+        augment=cfg.augment,
+        normalize=data["normalization"],
+        seed=cfg.seed,
+    )
+    chunks, labels = zip(*((predict_probs(run.model, x), y) for x, y in loader))
+    n = sum(len(y) for y in labels)
+    augmented = "augmented " if cfg.augment else ""
+    return (
+        np.concatenate(chunks, axis=1),
+        np.concatenate(labels),
+        f"the {augmented}training set, as the official code ({n} images, also trained on)",
+    )
+
+
 def _finite(t: float) -> float | str:
     """JSON has no infinities: write them as strings."""
     return t if math.isfinite(t) else ("inf" if t > 0 else "-inf")
@@ -520,7 +641,7 @@ def _finite(t: float) -> float | str:
 def load_run(checkpoint: str | Path, data_root_override: str | None = None, device: str | None = None) -> Run:
     """Rebuild a run from its checkpoint (with its data split) for evaluation, on ``device`` if given."""
     state = load_checkpoint(checkpoint)
-    cfg = RunConfig(**state["config"])
+    cfg = saved_config(state)
     if data_root_override:
         cfg = dataclasses.replace(cfg, data_root=data_root_override)
     if device is not None:

@@ -2,9 +2,10 @@
 
 Class ``c`` (0-based, ``C`` classes) keeps ``N_max * mu**c`` images with
 ``mu = (1 / imbalance_factor) ** (1 / (C - 1))``: the first class keeps ``N_max``, the last
-``N_max / imbalance_factor``. The count is truncated to an integer as in the reference code of
-LDAM-DRW and Meta-Weight-Net, which L2W's long-tailed experiments reuse, so the usual subset sizes
-come out (12,406 images for CIFAR-10 with factor 100, 10,847 for CIFAR-100).
+``N_max / imbalance_factor``. The count is truncated to an integer as in the public code of
+LDAM-DRW and Meta-Weight-Net, so the usual subset sizes come out (12,406 images for CIFAR-10 with
+factor 100, 10,847 for CIFAR-100). The paper's long-tailed experiments use CIFAR-100 and cite
+Cui et al. (2019) for the construction; which code made its split is not stated.
 """
 
 from __future__ import annotations

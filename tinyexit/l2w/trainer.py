@@ -28,7 +28,9 @@ class L2WTrainer:
         optimizer: the backbone optimiser (SGD in the paper); its ``virtual_step`` gives θ̂.
         wpn_optimizer: the WPN optimiser (Adam, lr 1e-4, weight decay 1e-4 in the paper).
         q: budget of the meta-data allocation (0.75 on CIFAR).
-        meta_interval: run the meta step every this many loaded batches (1 on CIFAR, 100 on ImageNet).
+        meta_interval: run the meta step on the batches of an epoch whose index (from 0) is a
+            multiple of this (1 on CIFAR, 100 on ImageNet); ``start_epoch`` restarts the count,
+            as the official code counts batches within the epoch.
         weighting: "wpn" (L2W), or an ablation of the paper: "frozen" (a WPN never updated),
             "fixed_increasing"/"fixed_decreasing" (weights 0.6..1.4 linear in the exit index, or the
             reverse), "selection" (each exit trained only on its allocated training samples).
@@ -61,6 +63,10 @@ class L2WTrainer:
         self.model, self.wpn, self.optimizer, self.wpn_optimizer = model, wpn, optimizer, wpn_optimizer
         self.q, self.meta_interval = q, meta_interval
         self.weighting, self.meta_objective = weighting, meta_objective
+        self.iteration = 0
+
+    def start_epoch(self) -> None:
+        """Restart the batch count of ``meta_interval``: the first batch of an epoch has a meta step."""
         self.iteration = 0
 
     def step(self, images, labels) -> dict:

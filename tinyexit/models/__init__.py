@@ -4,6 +4,7 @@ A multi-exit model is a ``Module`` whose ``forward`` returns a list of K logit t
 exit, shallowest first.
 """
 
+from .blocks import INITS
 from .counting import ExitCounts, count_ops
 from .msdnet import MSDNet
 from .multi_exit import as_batch, exit_confidences, exit_losses
@@ -20,6 +21,7 @@ __all__ = [
     "list_presets",
     "PRESETS",
     "ARCHS",
+    "INITS",
     "as_batch",
     "exit_losses",
     "exit_confidences",

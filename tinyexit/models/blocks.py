@@ -120,12 +120,28 @@ class ClassifierHead(Module):
         return self.linear(self.m(x).flatten(1))
 
 
-def init_weights(module: Module) -> None:
+#: ``init`` values of the models: "official" = the initialisation the paper's runs trained from,
+#: "he" = the reference code's intended init applied to every convolution
+INITS = ("official", "he")
+
+
+def check_init(init: str) -> str:
+    """Return ``init`` when it is one of :data:`INITS`, else raise a ValueError naming them."""
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
+    return init
+
+
+def init_weights(module: Module, skip: Module | None = None) -> None:
     """The reference init: conv N(0, sqrt(2 / (k*k*Cout))), BN weight 1 and bias 0, Linear bias 0.
 
-    Linear weights keep PyTorch's default uniform init, as in the reference code.
+    Linear weights keep PyTorch's default uniform init, as in the reference code. The submodules
+    of ``skip`` (RANet's first layer under the official init) keep their default init.
     """
+    skipped = {id(m) for m in skip.modules()} if skip is not None else set()
     for m in module.modules():
+        if id(m) in skipped:
+            continue
         if isinstance(m, Conv2d):
             init.kaiming_normal_(m.weight, mode="fan_out")
         elif isinstance(m, BatchNorm2d):

@@ -23,6 +23,7 @@ from .blocks import (
     ConvBasic,
     ConvBN,
     ConvNormal,
+    check_init,
     check_width,
     init_weights,
     int_list,
@@ -152,9 +153,10 @@ class MSDNet(Module):
     Raises:
         ValueError: for an inconsistent configuration, naming the problem.
 
-    Initialisation is the one the reference code defines: conv N(0, sqrt(2 / (k*k*Cout))), BN weight 1 and bias 0,
-    Linear bias 0. (The reference MSDNet code defines this init but its loop never reaches the
-    layers, so the reference trains from PyTorch's default init; RANet's reference applies it.)
+        init: ``"official"`` (default): PyTorch's default init, which the paper's MSDNets trained
+            from (conv and Linear U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Linear bias the same, BN 1/0);
+            the reference code defines a He init but its loop only ever reaches container modules.
+            ``"he"``: that intended init, conv N(0, sqrt(2 / (k*k*Cout))), BN 1/0, Linear bias 0.
     """
 
     def __init__(
@@ -171,8 +173,10 @@ class MSDNet(Module):
         prune: str,
         reduction: float,
         head_channels: int = 128,
+        init: str = "official",
     ):
         super().__init__()
+        check_init(init)
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
         if min(num_classes, n_channels, head_channels) < 1:
             raise ValueError(
@@ -208,7 +212,8 @@ class MSDNet(Module):
                     n_in = n_out
             self.blocks.append(Sequential(*layers))
             self.classifier.append(ClassifierHead(n_in * gr[-1], num_classes, head_channels))
-        init_weights(self)
+        if init == "he":
+            init_weights(self)
 
     @staticmethod
     def _check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction) -> None:

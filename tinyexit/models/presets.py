@@ -19,7 +19,11 @@ ranet4_tiny    4      0.51 1.63 2.68 3.37                     0.011 0.038 0.058 
 =============  =====  ======================================  ================================  ======
 
 ``msdnet5``, ``msdnet7`` and ``ranet6`` are the paper's CIFAR configurations (their Mul-Adds and
-parameters are in docs/design-choices.md, "Models"); the small ones keep their structure with fewer channels
+parameters are in docs/design-choices.md, "Models"). ``ranet8`` is the paper's second CIFAR RANet
+(four base features of 32, 16, 16 and 8 pixels with 8, 6, 4, 2 blocks and 16, 32, 32, 64 channels,
+8 exits); the paper prints no counts for it, its CIFAR-10 Mul-Adds per exit (M) measure 10.73 24.13
+35.21 43.89 93.01 114.61 163.94 175.65 and its parameters (M) 0.356 0.886 1.279 1.764 2.660 3.616
+4.381 5.094. The small ones keep their structure with fewer channels
 and narrower heads.
 ``ranet4_*`` use one-layer fusion blocks (``step=1``), which the reference code cannot build.
 """
@@ -70,6 +74,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "msdnet5": dict(_MSDNET, n_blocks=5),
     "msdnet7": dict(_MSDNET, n_blocks=7),
     "ranet6": dict(_RANET),
+    "ranet8": dict(_RANET, scale_list=[1, 2, 2, 3], gr_factor=[4, 2, 2, 1], bn_factor=[4, 2, 2, 1]),
     "msdnet3_small": dict(_MSDNET, n_blocks=3, n_channels=8, growth_rate=4, head_channels=32),
     "msdnet4_tiny": dict(_MSDNET, n_blocks=4, n_channels=4, growth_rate=2, head_channels=16),
     "ranet4_small": dict(_RANET, block_step=1, step=1, n_channels=8, growth_rate=4, head_channels=32),
@@ -95,12 +100,15 @@ def build(config: dict[str, Any], num_classes: int = 10) -> Module:
     return ARCHS[arch](num_classes=num_classes, **kwargs)
 
 
-def create(name: str, num_classes: int = 10, **overrides: Any) -> Module:
+def create(name: str, num_classes: int = 10, init: str = "official", **overrides: Any) -> Module:
     """Build the preset ``name`` for ``num_classes`` classes.
 
     Args:
         name: one of ``list_presets()``.
         num_classes: classes of every exit (10 for CIFAR-10, 100 for CIFAR-100).
+        init: one of ``INITS``: ``"official"``, the initialisation the paper's runs trained from
+            (PyTorch's default for MSDNet; the reference He init for RANet except its first layer),
+            or ``"he"``, the He init the reference code intended on every convolution.
         **overrides: constructor arguments replacing the preset's, e.g. ``head_channels=64``.
 
     Raises:
@@ -108,4 +116,4 @@ def create(name: str, num_classes: int = 10, **overrides: Any) -> Module:
     """
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; valid names: {', '.join(list_presets())}")
-    return build(dict(PRESETS[name], **overrides), num_classes)
+    return build(dict(PRESETS[name], init=init, **overrides), num_classes)

@@ -25,6 +25,7 @@ from .blocks import (
     ConvBN,
     ConvNormal,
     Deferred,
+    check_init,
     check_width,
     halve,
     init_weights,
@@ -199,6 +200,9 @@ class RANet(Module):
         compress_factor: share of a fusion layer's new channels taken from the coarser flow.
         reduction: compression of the transitions.
         head_channels: width of the two convolutions of each exit (128 in the paper).
+        init: ``"official"`` (default), as the reference applies it: conv N(0, sqrt(2 / (k*k*Cout))),
+            BN 1/0, Linear bias 0, except the first layer, which keeps PyTorch's default
+            U(-1/sqrt(fan_in), 1/sqrt(fan_in)); ``"he"``: that init on every convolution.
 
     Raises:
         ValueError: for an inconsistent configuration, naming the problem.
@@ -219,8 +223,10 @@ class RANet(Module):
         compress_factor: float,
         reduction: float,
         head_channels: int = 128,
+        init: str = "official",
     ):
         super().__init__()
+        check_init(init)
         scales = int_list(scale_list, "scale_list")
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
         self._check(
@@ -294,7 +300,7 @@ class RANet(Module):
                     self.classifier.append(ClassifierHead(n_in, num_classes, head_channels))
             low_channels = channels
             self.scale_flows.append(flow)
-        init_weights(self)
+        init_weights(self, skip=self.FirstLayer if init == "official" else None)
 
     @staticmethod
     def _check(

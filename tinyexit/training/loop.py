@@ -60,6 +60,8 @@ def train_epoch(
 ) -> dict:
     """Run ``trainer.step`` over one epoch of ``loader``; step the schedule every iteration.
 
+    A trainer with a ``start_epoch`` method (L2W's batch count for ``meta_interval``) is told first.
+
     Returns:
         dict with the mean ``loss``, last-exit training ``accuracy`` (percent), ``images``, ``seconds``
         and ``images_per_s``, and the last step's output under ``last``.
@@ -72,6 +74,8 @@ def train_epoch(
     loss_sum = correct = seen = 0
     start = time.perf_counter()
     out: dict = {}
+    if hasattr(trainer, "start_epoch"):
+        trainer.start_epoch()
     for step, (images, labels) in enumerate(loader, 1):
         out = trainer.step(images, labels)
         if not math.isfinite(out["loss"]):
