@@ -111,7 +111,7 @@ def test_val_size_zero_with_the_holdout_protocol_is_a_clear_error(tmp_path, caps
     argv = ["train", "--data", "synthetic", "--train-subset", "32", "--val-size", "0", "--out", str(tmp_path)]
     assert cli.main(argv) == 2
     assert "eval_protocol='official'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="val_size must be 0 or more"):
+    with pytest.raises(ValueError, match="val_size must be at least 0"):
         RunConfig(val_size=-1).validate()
 
 

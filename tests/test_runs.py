@@ -167,7 +167,7 @@ def test_a_huge_lr_stops_in_the_first_epoch_with_a_clear_message(tmp_path):
         ("q", 0.0, "q must be positive"),
         ("lr", float("nan"), "lr must be positive and finite"),
         ("val_size", -1, "val_size must be at least 0"),
-        ("val_size", 0, "val_size=0 leaves no held-out images"),
+        ("val_size", 0, "give val_size >= 1, or use eval_protocol=.official."),
         ("epochs", 1.5, "epochs must be an integer"),
     ],
 )
