@@ -110,5 +110,5 @@ def _print_comparison(results: dict) -> None:
         print(f"  exit {i + 1}: {diff:+5.1f} +- {se:.1f}")
     print(
         "\nnote: L2W takes two SGD steps per loaded batch (one per half, as the official code), the baseline"
-        "\none; on a schedule this short that alone helps L2W (docs/algorithm.md, 'Two halves per batch')."
+        "\none; on a schedule this short that alone changes the result (docs/algorithm.md, 'Two halves per batch')."
     )
