@@ -14,7 +14,7 @@ from tinyexit.demo import paired_difference
 
 def test_demo_trains_both_methods_and_their_losses_fall():
     out = subprocess.run(
-        [sys.executable, "-m", "tinyexit", "demo", "--epochs", "2", "--n-train", "1000"],
+        [sys.executable, "-m", "tinyexit", "demo", "--epochs", "2", "--n-train", "480"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -491,4 +491,10 @@ def test_synthetic_dataset_is_deterministic_balanced_and_learnable():
 
     centroids = np.stack([colour(images)[labels == c].mean(axis=0) for c in range(10)])
     distances = ((colour(test_images)[:, None] - centroids[None]) ** 2).sum(axis=2)
-    assert (distances.argmin(axis=1) == test_labels).mean() > 0.4  # chance is 0.1
+    right = distances.argmin(axis=1) == test_labels
+    assert right.mean() > 0.4  # chance is 0.1
+    # difficulty varies: the most contrasted third (largest pixel spread) is easy, the faintest hard
+    order = np.argsort(test_images.reshape(len(test_images), -1).std(axis=1))
+    assert right[order[-333:]].mean() > 0.9 and right[order[:333]].mean() < 0.7
+    with pytest.raises(ValueError, match="noise must be >= 0"):
+        synthetic_dataset(4, noise=-0.1)
