@@ -82,14 +82,14 @@ def _seed_gradients(outputs, grad_outputs) -> list[Tensor]:
     return seeds
 
 
-def _run(outputs, seeds, inputs, create_graph: bool) -> dict:
+def _run(outputs, seeds, inputs, create_graph: bool, order: list[Function] | None = None) -> dict:
     """Propagate the seeds back to ``inputs``; return the gradient of each input's edge key.
 
     A node runs only if one of its inputs is wanted or leads to a wanted input. Once a node has
     run, the gradients of its outputs are dropped, unless an output is itself wanted.
     """
     wanted = {_key(t) for t in inputs}
-    order = _topological_order(outputs)
+    order = _topological_order(outputs) if order is None else order
     relevant: set[int] = set()  # the nodes that lie on a path to a wanted edge
 
     def leads_to_wanted(t: Tensor) -> bool:
@@ -160,20 +160,19 @@ def grad(
     return tuple(result)
 
 
-def _reachable_leaves(tensor: Tensor) -> list[Tensor]:
-    """The leaves that require grad and that ``tensor`` was computed from (itself, if a leaf)."""
-    edges = [tensor] + [t for fn in _topological_order([tensor]) for t in fn.inputs]
-    return list({id(t): t for t in edges if t._ctx is None and t.requires_grad}.values())
-
-
 def backward(tensor: Tensor, gradient=None, create_graph: bool = False) -> None:
     """Accumulate the gradient of ``tensor`` into ``.grad`` of every leaf that requires grad.
 
     As in PyTorch, ``.grad`` adds up over calls; with ``create_graph=True`` it keeps its history.
     """
-    leaves = _reachable_leaves(tensor)
-    grads = grad(tensor, leaves, None if gradient is None else (gradient,), create_graph, allow_unused=True)
+    order = _topological_order([tensor])  # walked once: it gives the leaves and the visiting order
+    edges = [tensor] + [t for fn in order for t in fn.inputs]
+    leaves = list({id(t): t for t in edges if t._ctx is None and t.requires_grad}.values())
+    seeds = _seed_gradients((tensor,), None if gradient is None else (gradient,))
+    grads = _run((tensor,), seeds, leaves, create_graph, order)
     with set_grad_enabled(create_graph):
-        for leaf, g in zip(leaves, grads):
+        for leaf in leaves:
+            g = grads.get(_key(leaf))
             if g is not None:
+                g = g if create_graph else g.detach()
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
