@@ -65,7 +65,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command's arguments, with the defaults of the full or the quick comparison filled in."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output folder (runs, metrics.json, summary.md, plots)")
-    p.add_argument("--archs", nargs="+", help=f"model presets (default {' '.join(FULL['archs'])})")
+    p.add_argument(
+        "--archs",
+        nargs="+",
+        help=f"model presets, 'none' for the long-tailed setting alone (default {' '.join(FULL['archs'])})",
+    )
     p.add_argument(
         "--methods",
         nargs="+",
@@ -133,9 +137,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    settings = [comparison.Setting(arch, args.data) for arch in args.archs]
+    archs = [] if [a.lower() for a in args.archs] == ["none"] else args.archs
+    settings = [comparison.Setting(arch, args.data) for arch in archs]
     if args.long_tail_arch.lower() != "none":
         settings.append(comparison.Setting(args.long_tail_arch, args.data, args.long_tail_factor))
+    if not settings:
+        print("error: --archs none and --long-tail-arch none leave nothing to compare", file=sys.stderr)
+        return 2
     base = dict(
         epochs=args.epochs,
         batch_size=args.batch_size,

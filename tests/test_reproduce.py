@@ -202,6 +202,25 @@ def test_quick_mode_end_to_end(tmp_path):
     assert again.count("reusing the finished run") == 16 and "epoch 1:" not in again
     assert json.loads((out / "metrics.json").read_text())["settings"] == summary["settings"]
 
+    long_tail_only = subprocess.run(
+        [*COMMAND, "--quick", "--data", "synthetic", "--archs", "none", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert long_tail_only.count("reusing the finished run") == 8
+    assert list(json.loads((out / "metrics.json").read_text())["settings"]) == [
+        "synthetic-lt100/msdnet4_tiny"
+    ]
+    nothing = subprocess.run(
+        [*COMMAND, "--quick", "--archs", "none", "--long-tail-arch", "none", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert nothing.returncode == 2 and "leave nothing to compare" in nothing.stderr
+
     refused = subprocess.run(
         [*COMMAND, "--quick", "--data", "synthetic", "--epochs", "2", "--out", str(out)],
         capture_output=True,
