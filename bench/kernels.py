@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/kernels.py [--repeat R] [--rounds K] [--threads 2]
+    python bench/kernels.py [--repeat R] [--rounds K] [--threads 2] [--clock wall|cpu]
 
 Times conv2d (forward), conv2d_input_grad and conv2d_weight_grad in float32 on batch-64 layers
 of the CIFAR networks, for our Numba kernels (``cpu``), the NumPy reference and PyTorch CPU
@@ -12,6 +12,10 @@ takes), all in the same process with the same number of threads. Each time is th
 a short pause before each), so a noisy neighbour slows every column alike. Prints a markdown
 table with GFLOP/s and the geometric mean over the shapes of the ratio ours/torch of
 forward + input grad + weight grad.
+
+``--clock cpu`` times each call by the CPU time of the process instead of the wall clock: on a
+machine that other processes share, a one-thread run then counts only the time the call computed,
+not the time it waited for a core (with more threads it also counts the time they spin).
 
 PyTorch is optional (its columns are left out when it is missing); the library never imports it.
 OpenBLAS reads ``OPENBLAS_CORETYPE`` when NumPy loads, so set it in the environment, not here.
@@ -58,6 +62,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations")
     parser.add_argument("--threads", type=int, default=2, help="threads for every library")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time calls by the wall clock or by the process's CPU time (for --threads 1 on a shared machine)",
+    )
     return parser.parse_args(argv)
 
 
@@ -100,14 +110,14 @@ def torch_ops(torch, x, w, gy, stride, pad):
     )
 
 
-def time_calls(fn, repeat: int) -> list[float]:
-    """Call ``fn`` once to warm up, then ``repeat`` times; return the times in ms."""
+def time_calls(fn, repeat: int, clock=time.perf_counter) -> list[float]:
+    """Call ``fn`` once to warm up, then ``repeat`` times; return the times in ms by ``clock``."""
     fn()
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
+        times.append((clock() - start) * 1e3)
     return times
 
 
@@ -136,7 +146,7 @@ def main(argv=None) -> None:
         f"numpy {np.__version__}, numba {numba.__version__}, "
         f"torch {torch.__version__ if torch else 'missing'}; threads {args.threads}; "
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(auto)')}; float32; "
-        f"median of {args.rounds}x{args.repeat} calls; freed memory "
+        f"median of {args.rounds}x{args.repeat} calls, {args.clock} clock; freed memory "
         f"{'kept' if kept else 'returned to the system'}\n"
     )
     head = "| N,Cin,H,W,Cout,k,s,p | op | ours ms | ref ms |"
@@ -153,6 +163,7 @@ def main(argv=None) -> None:
     print(head)
     print(rule)
 
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rng = np.random.default_rng(0)
     ratios = []
     for shape in SHAPES:
@@ -169,7 +180,7 @@ def main(argv=None) -> None:
             for name, fns in impls.items():
                 time.sleep(PAUSE_S)
                 for i, fn in enumerate(fns):
-                    samples[name][i] += time_calls(fn, args.repeat)
+                    samples[name][i] += time_calls(fn, args.repeat, clock)
         ms = {name: [float(np.median(t)) for t in ts] for name, ts in samples.items()}
         gflop = 2.0 * n * o * ho * wo * c * k * k / 1e9
         label = ",".join(map(str, shape))
