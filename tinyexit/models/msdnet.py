@@ -224,7 +224,8 @@ class MSDNet(Module):
     @staticmethod
     def _check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction, stem) -> None:
         """Raise a ValueError naming the first problem of the configuration."""
-        geometry, sizes = check_stem(stem), [check_stem(stem).first_scale]
+        geometry = check_stem(stem)
+        sizes = [geometry.first_scale]
         while sizes[-1] > geometry.head_input:
             sizes.append(halve(sizes[-1]))
         if len(gr) != len(sizes):
