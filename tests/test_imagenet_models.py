@@ -28,8 +28,8 @@ SUPPLEMENT = {
     "msdnet_imagenet6": ([4.24, 10.78, 17.84, 24.58, 38.68], [0.34, 0.92, 1.52, 1.99, 2.19]),
     "msdnet_imagenet7": ([4.24, 11.89, 20.58, 29.16, 47.54], [0.34, 1.06, 1.81, 2.42, 2.68]),
 }
-# RANet on ImageNet: neither the L2W paper nor the RANet paper prints per-exit counts (the RANet
-# paper plots them), so these are our measurements of the reference README's configuration,
+# RANet on ImageNet: the L2W paper trains none, and we found no per-exit ImageNet counts printed in
+# the RANet paper, so these are our measurements of the configuration in the RANet authors' README,
 # kept exact so that any change to the builder or the counter shows.
 RANET_MEASURED_MUL_ADDS = [
     246_472_360,
@@ -52,8 +52,9 @@ RANET_MEASURED_PARAMS = [
     131_123_991,
 ]
 
-# The same builders at a width a CPU test can train in seconds; the depth pattern, stems and heads
-# are the ImageNet ones (the geometry needs 224x224 images: 56 -> 7 in four scales).
+# The same builders at a width a CPU test can train in seconds, with one layer per block after the
+# first (one-layer fusion blocks in the RANet); stems, heads, scales and pruning are the ImageNet
+# ones, so the images stay 224x224 (56 -> 7 in four scales).
 NARROW = {
     "msdnet_imagenet4": dict(n_channels=4, growth_rate=2, step=1),
     "ranet_imagenet": dict(n_channels=2, growth_rate=4, step=1),
