@@ -62,17 +62,24 @@ class ConvNormal(nn.Module):
 
 
 class ClassifierHead(nn.Module):
-    def __init__(self, n_in: int, num_classes: int, head_channels: int = 128):
+    def __init__(self, n_in: int, num_classes: int, head_channels: int | None = 128):
         super().__init__()
+        width = n_in if head_channels is None else head_channels
         self.m = nn.Sequential(
-            ConvBasic(n_in, head_channels, 3, 2, 1),
-            ConvBasic(head_channels, head_channels, 3, 2, 1),
-            nn.AvgPool2d(2),
+            ConvBasic(n_in, width, 3, 2, 1), ConvBasic(width, width, 3, 2, 1), nn.AvgPool2d(2)
         )
-        self.linear = nn.Linear(head_channels, num_classes)
+        self.linear = nn.Linear(width, num_classes)
 
     def forward(self, x):
         return self.linear(self.m(x).flatten(1))
+
+
+def first_conv(n_out: int, stem: str) -> nn.Module:
+    if stem == "cifar":
+        return ConvBasic(3, n_out, 3, 1, 1)
+    return nn.Sequential(
+        nn.Conv2d(3, n_out, 7, 2, 3), nn.BatchNorm2d(n_out), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+    )
 
 
 # --- MSDNet ------------------------------------------------------------------------------------
@@ -89,13 +96,11 @@ class ConvDownNormal(nn.Module):
 
 
 class MSDNFirstLayer(nn.Module):
-    def __init__(self, n_channels, gr_factor):
+    def __init__(self, n_channels, gr_factor, stem="cifar"):
         super().__init__()
-        self.layers = nn.ModuleList()
-        n_in = 3
-        for s, g in enumerate(gr_factor):
-            self.layers.append(ConvBasic(n_in, n_channels * g, 3, 1 if s == 0 else 2, 1))
-            n_in = n_channels * g
+        self.layers = nn.ModuleList([first_conv(n_channels * gr_factor[0], stem)])
+        for g_finer, g in zip(gr_factor, gr_factor[1:]):
+            self.layers.append(ConvBasic(n_channels * g_finer, n_channels * g, 3, 2, 1))
 
     def forward(self, x):
         out = []
@@ -171,6 +176,7 @@ class MSDNet(nn.Module):
         prune,
         reduction,
         head_channels=128,
+        stem="cifar",
     ):
         super().__init__()
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
@@ -179,7 +185,7 @@ class MSDNet(nn.Module):
         n_layers_all, n_layer_curr, n_in = sum(steps), 0, n_channels
         self.blocks, self.classifier = nn.ModuleList(), nn.ModuleList()
         for n_layers in steps:
-            layers = [MSDNFirstLayer(n_channels, gr)] if n_layer_curr == 0 else []
+            layers = [MSDNFirstLayer(n_channels, gr, stem)] if n_layer_curr == 0 else []
             for _ in range(n_layers):
                 n_layer_curr += 1
                 in_scales, out_scales = self._scales(prune, n_layers_all, n_layer_curr)
@@ -304,15 +310,13 @@ class FusionBlock(nn.Module):
 
 
 class RAFirstLayer(nn.Module):
-    def __init__(self, n_channels, gr_factor, scale_list):
+    def __init__(self, n_channels, gr_factor, scale_list, stem="cifar"):
         super().__init__()
         gr, scales = list(gr_factor)[::-1], list(scale_list)[::-1]
         self.strides = [1] + [1 if scales[i] == scales[i - 1] else 2 for i in range(1, len(scales))]
-        self.layers = nn.ModuleList()
-        n_in = 3
-        for g, stride in zip(gr, self.strides):
-            self.layers.append(ConvBasic(n_in, n_channels * g, 3, stride, 1))
-            n_in = n_channels * g
+        self.layers = nn.ModuleList([first_conv(n_channels * gr[0], stem)])
+        for i in range(1, len(gr)):
+            self.layers.append(ConvBasic(n_channels * gr[i - 1], n_channels * gr[i], 3, self.strides[i], 1))
 
     def forward(self, x):
         out = []
@@ -340,6 +344,7 @@ class RANet(nn.Module):
         compress_factor,
         reduction,
         head_channels=128,
+        stem="cifar",
     ):
         super().__init__()
         scales = int_list(scale_list, "scale_list")
@@ -347,7 +352,7 @@ class RANet(nn.Module):
         self.n_scales = len(scales)
         flow_end = [0] + [n_blocks + block_step * i for i in range(self.n_scales)]
         self.n_fused = flow_end[:-1]
-        self.FirstLayer = RAFirstLayer(n_channels, gr, scales)
+        self.FirstLayer = RAFirstLayer(n_channels, gr, scales, stem)
         self.scale_flows, self.classifier = nn.ModuleList(), nn.ModuleList()
         low_channels: list[list[int]] = []
         for ii in range(self.n_scales):
@@ -394,9 +399,9 @@ class RANet(nn.Module):
         return logits
 
 
-def create(name: str, num_classes: int = 10) -> nn.Module:
-    """The mirror of ``tinyexit.models.create(name, num_classes)`` (same preset configuration)."""
-    kwargs = dict(PRESETS[name])
+def create(name: str, num_classes: int = 10, **overrides) -> nn.Module:
+    """The mirror of ``tinyexit.models.create(name, num_classes, **overrides)`` (same configuration)."""
+    kwargs = dict(PRESETS[name], **overrides)
     arch = kwargs.pop("arch")
     return {"msdnet": MSDNet, "ranet": RANet}[arch](num_classes=num_classes, **kwargs)
 

@@ -24,7 +24,7 @@ def _train_parser(sub) -> None:
         shown = f"(default: {getattr(d, field)})"
         p.add_argument(flag, default=None, help=f"{help} {shown}".strip(), **kwargs)
 
-    option("--arch", f"model preset: {', '.join(sorted(models.PRESETS))}")
+    option("--arch", f"model preset: {', '.join(sorted(models.list_presets('cifar')))}")
     option("--data", choices=DATASETS)
     p.add_argument(
         "--data-root", default=None, help="folder holding CIFAR (else $TINYEXIT_DATA, else ~/.tinyexit/data)"

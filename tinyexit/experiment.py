@@ -114,6 +114,11 @@ class RunConfig:
             raise ValueError(f"unknown method {self.method!r}: expected one of {METHODS}")
         if self.arch not in models.PRESETS:
             raise ValueError(f"unknown architecture {self.arch!r}: expected one of {sorted(models.PRESETS)}")
+        if self.arch not in models.list_presets("cifar"):
+            raise ValueError(
+                f"architecture {self.arch!r} is built for 224x224 ImageNet images, and runs train on "
+                f"32x32 images: expected one of {sorted(models.list_presets('cifar'))}"
+            )
         for name, allowed in (
             ("weighting", l2w.WEIGHTINGS),
             ("meta_objective", l2w.META_OBJECTIVES),

@@ -1,4 +1,4 @@
-"""Building blocks shared by MSDNet and RANet: Conv-BN-ReLU units, the dense layer, the CIFAR head.
+"""Building blocks shared by MSDNet and RANet: Conv-BN-ReLU units, the dense layer, stems and heads.
 
 Attribute names (``net``, ``conv_normal``, ``m``, ``linear``) follow the reference PyTorch code, so
 parameter names match the keys of its ``state_dict``.
@@ -8,17 +8,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..autograd.tensor import Tensor
 from ..backend import array_module
-from ..nn import AvgPool2d, BatchNorm2d, Conv2d, Linear, Module, ReLU, Sequential, init
+from ..nn import AvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Module, ReLU, Sequential, init
 from ..nn import functional as F
 
-#: Spatial size the CIFAR classifier head expects: the coarsest scale of a 32x32 image.
-HEAD_INPUT_SIZE = 8
+
+@dataclass(frozen=True)
+class StemGeometry:
+    """Sizes a stem implies: the image it takes, its finest map, and the map every exit's head takes.
+
+    Attributes:
+        image_size: side of the input image.
+        first_scale: side of the finest feature map the stem makes.
+        head_input: side of the coarsest map, the one the classifier head needs (two stride-2
+            convolutions and a 2x2 average pool take it to 1x1).
+    """
+
+    image_size: int
+    first_scale: int
+    head_input: int
+
+
+#: ``stem`` value -> its geometry: ``"cifar"`` is a 3x3 stride-1 ConvBasic on 32x32 images;
+#: ``"imagenet"`` a 7x7 stride-2 convolution (with bias) -> BN -> ReLU -> 3x3 stride-2 max pool
+#: on 224x224 images, as the reference ImageNet networks begin.
+STEMS = {
+    "cifar": StemGeometry(image_size=32, first_scale=32, head_input=8),
+    "imagenet": StemGeometry(image_size=224, first_scale=56, head_input=7),
+}
+
+
+def check_stem(stem: str) -> StemGeometry:
+    """Return the geometry of ``stem``, or raise a ValueError naming the valid stems."""
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}: expected one of {', '.join(STEMS)}")
+    return STEMS[stem]
 
 
 def int_list(value: str | Sequence[int], name: str) -> list[int]:
@@ -96,26 +126,50 @@ class ConvNormal(Module):
         return F.cat([x, self.conv_normal(x)], 1)
 
 
-class ClassifierHead(Module):
-    """The CIFAR exit: two 3x3 stride-2 ConvBasic to ``head_channels``, AvgPool 2, Linear.
+def check_image(x: Tensor, model: Module, stem: str) -> None:
+    """Raise a ValueError naming the expected size when ``x`` is not a batch of the stem's images."""
+    geometry = STEMS[stem]
+    side, head = geometry.image_size, geometry.head_input
+    if x.ndim != 4 or tuple(x.shape[1:]) != (3, side, side):
+        raise ValueError(
+            f"{type(model).__name__} with the {stem} stem takes images of shape (N, 3, {side}, {side}) "
+            f"(its classifier heads need the {head}x{head} map the stem and scales make of them), "
+            f"got {tuple(x.shape)}"
+        )
 
-    It takes an 8x8 feature map (8 -> 4 -> 2 -> 1), the coarsest scale of a 32x32 image.
+
+def first_conv(n_out: int, stem: str) -> Module:
+    """The stem's first unit, from the RGB image to the finest map with ``n_out`` channels.
+
+    ``"cifar"``: a 3x3 ConvBasic. ``"imagenet"``: Conv 7x7 stride 2 (with bias, as in the
+    reference) -> BN -> ReLU -> MaxPool 3x3 stride 2, a quarter of the image's side.
+    """
+    if check_stem(stem) is STEMS["cifar"]:
+        return ConvBasic(3, n_out, 3, 1, 1)
+    return Sequential(Conv2d(3, n_out, 7, 2, 3), BatchNorm2d(n_out), ReLU(), MaxPool2d(3, 2, 1))
+
+
+class ClassifierHead(Module):
+    """An exit: two 3x3 stride-2 ConvBasic to ``head_channels``, AvgPool 2, Linear.
+
+    It takes the coarsest map of its stem's image: 8x8 for CIFAR (8 -> 4 -> 2 -> 1), 7x7 for
+    ImageNet (7 -> 4 -> 2 -> 1). ``head_channels=None`` keeps the input's width, as the reference
+    ImageNet head does; the CIFAR networks use 128.
     """
 
-    def __init__(self, n_in: int, num_classes: int, head_channels: int = 128):
+    def __init__(self, n_in: int, num_classes: int, head_channels: int | None = 128, stem: str = "cifar"):
         super().__init__()
-        self.m = Sequential(
-            ConvBasic(n_in, head_channels, 3, 2, 1),
-            ConvBasic(head_channels, head_channels, 3, 2, 1),
-            AvgPool2d(2),
-        )
-        self.linear = Linear(head_channels, num_classes)
+        self.geometry = check_stem(stem)
+        width = n_in if head_channels is None else head_channels
+        self.m = Sequential(ConvBasic(n_in, width, 3, 2, 1), ConvBasic(width, width, 3, 2, 1), AvgPool2d(2))
+        self.linear = Linear(width, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[2:]) != (HEAD_INPUT_SIZE, HEAD_INPUT_SIZE):
+        size, image = self.geometry.head_input, self.geometry.image_size
+        if tuple(x.shape[2:]) != (size, size):
             raise ValueError(
-                f"the CIFAR classifier head needs an {HEAD_INPUT_SIZE}x{HEAD_INPUT_SIZE} feature "
-                f"map (the coarsest scale of a 32x32 image), got {x.shape[2]}x{x.shape[3]}"
+                f"the classifier head needs a {size}x{size} feature map (the coarsest scale of a "
+                f"{image}x{image} image), got {x.shape[2]}x{x.shape[3]}"
             )
         return self.linear(self.m(x).flatten(1))
 

@@ -107,7 +107,7 @@ def _counting(model: Module, recorder: _Recorder) -> Iterator[None]:
                 object.__setattr__(m, "forward", own)
 
 
-def count_ops(model: Module, input_size: tuple[int, int, int] = (3, 32, 32)) -> ExitCounts:
+def count_ops(model: Module, input_size: tuple[int, int, int] | None = None) -> ExitCounts:
     """Count the cumulative Mul-Adds and parameters of every exit of a multi-exit model.
 
     Runs one forward of a single all-zeros image of shape ``input_size`` (C, H, W) in eval mode
@@ -115,7 +115,9 @@ def count_ops(model: Module, input_size: tuple[int, int, int] = (3, 32, 32)) -> 
 
     Args:
         model: a module whose forward returns the list of exit logits.
-        input_size: the shape of one image.
+        input_size: the shape of one image; by default ``(3, S, S)`` with ``S`` the model's
+            ``image_size`` attribute (32 for the CIFAR networks, 224 for the ImageNet ones), or
+            ``(3, 32, 32)`` for a model without one.
 
     Returns:
         ``ExitCounts`` with one entry per exit, shallowest first.
@@ -124,6 +126,9 @@ def count_ops(model: Module, input_size: tuple[int, int, int] = (3, 32, 32)) -> 
         TypeError: if the model has a leaf layer without a counting rule.
         RuntimeError: if an exit's logits were not returned by a counted layer (such as a Linear).
     """
+    if input_size is None:
+        side = getattr(model, "image_size", 32)
+        input_size = (3, side, side)
     params = next(model.parameters(), None)
     dtype, device = (params.dtype, params.device) if params is not None else (None, "cpu")
     x = zeros(1, *input_size, dtype=dtype, device=device)

@@ -1,11 +1,14 @@
-"""MSDNet (Huang et al., ICLR 2018), CIFAR version, built as kalviny/MSDNet-PyTorch builds it.
+"""MSDNet (Huang et al., ICLR 2018), built as the reference PyTorch code builds it.
 
-The network keeps ``S = len(gr_factor)`` feature maps at once, scale 0 the finest (32x32) and
-scale S-1 the coarsest (8x8). Each layer adds ``growth_rate * gr_factor[s]`` channels at every
-scale ``s``: a dense 3x3 bottleneck convolution of that scale's map, plus (for s >= 1) a stride-2
-one of the finer map, half the new channels each. With ``prune="max"`` the finest scale is
-dropped every ``ceil(layers / S)`` layers and a 1x1 transition then shrinks the channels by
-``reduction``. An exit (the CIFAR head) follows every block, on the coarsest scale.
+The CIFAR network follows kalviny/MSDNet-PyTorch; the ImageNet one follows the copy in the L2W
+authors' code (LeapLabTHU/L2W-DEN), which adds the ImageNet stem and head. The network keeps
+``S = len(gr_factor)`` feature maps at once, scale 0 the finest and scale S-1 the coarsest: 32x32
+to 8x8 in three scales on CIFAR, 56x56 to 7x7 in four on ImageNet. Each layer adds
+``growth_rate * gr_factor[s]`` channels at every scale ``s``: a dense 3x3 bottleneck convolution
+of that scale's map, plus (for s >= 1) a stride-2 one of the finer map, half the new channels
+each. With ``prune="max"`` the finest scale is dropped every ``ceil(layers / S)`` layers and a 1x1
+transition then shrinks the channels by ``reduction``. An exit (two stride-2 convolutions,
+pooling, Linear) follows every block, on the coarsest scale.
 """
 
 from __future__ import annotations
@@ -23,15 +26,16 @@ from .blocks import (
     ConvBasic,
     ConvBN,
     ConvNormal,
+    check_image,
     check_init,
+    check_stem,
     check_width,
+    first_conv,
+    halve,
     init_weights,
     int_list,
     take_samples,
 )
-
-#: Number of scales that takes a 32x32 image to the 8x8 map the CIFAR head needs.
-CIFAR_SCALES = 3
 
 
 class ConvDownNormal(Module):
@@ -47,15 +51,13 @@ class ConvDownNormal(Module):
 
 
 class MSDNFirstLayer(Module):
-    """The stem: a 3x3 ConvBasic per scale, stride 1 for the first and 2 for each next one."""
+    """The stem: ``first_conv`` for the finest scale, then a 3x3 stride-2 ConvBasic for each next one."""
 
-    def __init__(self, n_channels: int, gr_factor: Sequence[int]):
+    def __init__(self, n_channels: int, gr_factor: Sequence[int], stem: str = "cifar"):
         super().__init__()
-        self.layers = ModuleList()
-        n_in = 3
-        for s, g in enumerate(gr_factor):
-            self.layers.append(ConvBasic(n_in, n_channels * g, 3, 1 if s == 0 else 2, 1))
-            n_in = n_channels * g
+        self.layers = ModuleList([first_conv(n_channels * gr_factor[0], stem)])
+        for g_finer, g in zip(gr_factor, gr_factor[1:]):
+            self.layers.append(ConvBasic(n_channels * g_finer, n_channels * g, 3, 2, 1))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         out = []
@@ -131,7 +133,7 @@ class Transition(Module):
 
 
 class MSDNet(Module):
-    """Multi-scale dense network for 32x32 images; ``forward`` returns the list of exit logits.
+    """Multi-scale dense network for 32x32 or 224x224 images; ``forward`` returns the list of exit logits.
 
     Args:
         num_classes: classes of every exit.
@@ -144,19 +146,21 @@ class MSDNet(Module):
             ``n_channels * gr_factor[s]``.
         growth_rate: channels each layer adds, per unit of ``gr_factor``.
         gr_factor: width multiplier per scale, a list or ``"1-2-4"``; its length is the number of
-            scales and must be 3 for the CIFAR head.
+            scales: 3 with the CIFAR stem (32 -> 8), 4 with the ImageNet one (56 -> 7).
         bn_factor: bottleneck factor per scale, same length.
         prune: ``"max"`` drops scales evenly over the depth, ``"min"`` only in the last layers.
         reduction: transition compression (0 disables transitions).
-        head_channels: width of the two convolutions of each exit (128 in the paper).
-
-    Raises:
-        ValueError: for an inconsistent configuration, naming the problem.
-
+        head_channels: width of the two convolutions of each exit: 128 on CIFAR in the paper;
+            ``None`` keeps the width of the exit's input, as the reference ImageNet head does.
+        stem: ``"cifar"`` (32x32 images, a 3x3 convolution) or ``"imagenet"`` (224x224 images,
+            7x7 stride-2 convolution and 3x3 stride-2 max pool); see ``blocks.STEMS``.
         init: ``"official"`` (default): PyTorch's default init, which the paper's MSDNets trained
             from (conv and Linear U(-1/sqrt(fan_in), 1/sqrt(fan_in)), Linear bias the same, BN 1/0);
             the reference code defines a He init but its loop only ever reaches container modules.
             ``"he"``: that intended init, conv N(0, sqrt(2 / (k*k*Cout))), BN 1/0, Linear bias 0.
+
+    Raises:
+        ValueError: for an inconsistent configuration, naming the problem.
     """
 
     def __init__(
@@ -172,19 +176,21 @@ class MSDNet(Module):
         bn_factor: str | Sequence[int],
         prune: str,
         reduction: float,
-        head_channels: int = 128,
+        head_channels: int | None = 128,
         init: str = "official",
+        stem: str = "cifar",
     ):
         super().__init__()
         check_init(init)
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
-        if min(num_classes, n_channels, head_channels) < 1:
+        if min(num_classes, n_channels, 1 if head_channels is None else head_channels) < 1:
             raise ValueError(
                 f"num_classes, n_channels and head_channels must be positive, got {num_classes}, "
                 f"{n_channels}, {head_channels}"
             )
-        self._check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction)
+        self._check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction, stem)
         self.n_scales, self.num_exits = len(gr), n_blocks
+        self.stem, self.image_size = stem, check_stem(stem).image_size
         self.steps = [base] + [step if step_mode == "even" else step * i + 1 for i in range(1, n_blocks)]
         n_layers_all, n_layer_curr, n_in = sum(self.steps), 0, n_channels
         if prune == "min" and n_layers_all < self.n_scales - 1:
@@ -194,7 +200,7 @@ class MSDNet(Module):
             )
         self.blocks, self.classifier = ModuleList(), ModuleList()
         for n_layers in self.steps:
-            layers = [MSDNFirstLayer(n_channels, gr)] if n_layer_curr == 0 else []
+            layers = [MSDNFirstLayer(n_channels, gr, stem)] if n_layer_curr == 0 else []
             for _ in range(n_layers):
                 n_layer_curr += 1
                 in_scales, out_scales = self._scales(prune, n_layers_all, n_layer_curr)
@@ -211,18 +217,23 @@ class MSDNet(Module):
                     layers.append(Transition(n_in, n_out, gr[self.n_scales - out_scales :]))
                     n_in = n_out
             self.blocks.append(Sequential(*layers))
-            self.classifier.append(ClassifierHead(n_in * gr[-1], num_classes, head_channels))
+            self.classifier.append(ClassifierHead(n_in * gr[-1], num_classes, head_channels, stem))
         if init == "he":
             init_weights(self)
 
     @staticmethod
-    def _check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction) -> None:
+    def _check(n_blocks, step_mode, step, base, growth_rate, gr, bn, prune, reduction, stem) -> None:
         """Raise a ValueError naming the first problem of the configuration."""
-        if len(gr) != CIFAR_SCALES:
+        geometry = check_stem(stem)
+        sizes = [geometry.first_scale]
+        while sizes[-1] > geometry.head_input:
+            sizes.append(halve(sizes[-1]))
+        if len(gr) != len(sizes):
+            image, head = geometry.image_size, geometry.head_input
             raise ValueError(
-                f"MSDNet's CIFAR classifier head needs an 8x8 coarsest scale, and a 32x32 image "
-                f"reaches 8x8 after exactly {CIFAR_SCALES} scales: gr_factor needs {CIFAR_SCALES} "
-                f"entries, got {gr}"
+                f"MSDNet's {stem} classifier head needs a {head}x{head} coarsest scale, and a "
+                f"{image}x{image} image reaches {head}x{head} after exactly {len(sizes)} scales "
+                f"({' -> '.join(map(str, sizes))}): gr_factor needs {len(sizes)} entries, got {gr}"
             )
         if len(bn) != len(gr):
             raise ValueError(f"bn_factor needs one entry per scale ({len(gr)}), got {bn}")
@@ -266,6 +277,7 @@ class MSDNet(Module):
         next logits have one row per kept sample. ``next`` (or iterating) keeps every sample.
         The state carried between exits is the list of feature maps, one per remaining scale.
         """
+        check_image(x, self, self.stem)
         for block, head in zip(self.blocks, self.classifier):
             x = block(x)
             keep = yield head(x[-1])

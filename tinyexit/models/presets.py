@@ -1,4 +1,4 @@
-"""Named model configurations: the paper's CIFAR networks and small variants for CPU.
+"""Named model configurations: the paper's CIFAR and ImageNet networks and small variants for CPU.
 
 Measured with ``count_ops`` for CIFAR-10, cumulative per exit, shallowest first. For CIFAR-100
 each head's Linear has ``(head_channels + 1) * 90`` more parameters and Mul-Adds (11,610 for the
@@ -26,6 +26,12 @@ parameters are in docs/design-choices.md, "Models"). ``ranet8`` is the paper's s
 4.381 5.094. The small ones keep their structure with fewer channels
 and narrower heads.
 ``ranet4_*`` use one-layer fusion blocks (``step=1``), which the reference code cannot build.
+
+The ImageNet presets (``list_presets("imagenet")``, 224x224 images, 1000 classes) are the L2W
+paper's MSDNets with s = 4, 6, 7 (``msdnet_imagenet4``, ``_6``, ``_7``: 5 exits; 1.36, 2.19 and
+2.68 G Mul-Adds and 24.0, 38.7 and 47.5 M parameters at the last exit, as the paper prints) and
+the RANet authors' ImageNet configuration (``ranet_imagenet``: 8 exits, 2.83 G Mul-Adds and
+131.1 M parameters at the last). docs/design-choices.md has their per-exit table.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..nn import Module
+from .blocks import check_stem
 from .msdnet import MSDNet
 from .ranet import RANet
 
@@ -68,6 +75,37 @@ _RANET = dict(
     head_channels=128,
 )
 
+_MSDNET_IMAGENET = dict(
+    arch="msdnet",
+    stem="imagenet",
+    n_blocks=5,
+    step_mode="even",
+    base=4,
+    n_channels=32,
+    growth_rate=16,
+    gr_factor=[1, 2, 4, 4],
+    bn_factor=[1, 2, 4, 4],
+    prune="max",
+    reduction=0.5,
+    head_channels=None,
+)
+_RANET_IMAGENET = dict(
+    arch="ranet",
+    stem="imagenet",
+    n_blocks=2,
+    block_step=2,
+    step=8,
+    step_mode="even",
+    n_channels=32,
+    growth_rate=16,
+    scale_list=[1, 2, 3, 4],
+    gr_factor=[4, 2, 2, 1],
+    bn_factor=[4, 2, 2, 1],
+    compress_factor=0.25,
+    reduction=0.5,
+    head_channels=None,
+)
+
 #: name -> configuration: ``arch`` ("msdnet" or "ranet") and the constructor's keyword arguments
 #: except ``num_classes``.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -79,12 +117,27 @@ PRESETS: dict[str, dict[str, Any]] = {
     "msdnet4_tiny": dict(_MSDNET, n_blocks=4, n_channels=4, growth_rate=2, head_channels=16),
     "ranet4_small": dict(_RANET, block_step=1, step=1, n_channels=8, growth_rate=4, head_channels=32),
     "ranet4_tiny": dict(_RANET, block_step=1, step=1, n_channels=4, growth_rate=4, head_channels=16),
+    "msdnet_imagenet4": dict(_MSDNET_IMAGENET, step=4),
+    "msdnet_imagenet6": dict(_MSDNET_IMAGENET, step=6),
+    "msdnet_imagenet7": dict(_MSDNET_IMAGENET, step=7),
+    "ranet_imagenet": dict(_RANET_IMAGENET),
 }
 
 
-def list_presets() -> list[str]:
-    """Return the preset names, the paper's configurations first."""
-    return list(PRESETS)
+def list_presets(stem: str | None = None) -> list[str]:
+    """Return the preset names, the paper's CIFAR configurations first.
+
+    Args:
+        stem: ``"cifar"`` (32x32 images) or ``"imagenet"`` (224x224 images) lists only the
+            presets built for those images; ``None`` lists them all.
+
+    Raises:
+        ValueError: for an unknown stem.
+    """
+    if stem is None:
+        return list(PRESETS)
+    check_stem(stem)
+    return [name for name, config in PRESETS.items() if config.get("stem", "cifar") == stem]
 
 
 def build(config: dict[str, Any], num_classes: int = 10) -> Module:

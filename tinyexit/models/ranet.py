@@ -1,4 +1,4 @@
-"""RANet (Yang et al., CVPR 2020), CIFAR version, built as yangle15/RANet-pytorch builds it.
+"""RANet (Yang et al., CVPR 2020), built as yangle15/RANet-pytorch builds it (CIFAR and ImageNet).
 
 The stem makes one feature map per *scale flow*, flow 0 the coarsest. Flows run one after
 another; flow ``i`` has ``n_blocks + block_step * i`` dense blocks. Flow 0 uses plain dense
@@ -19,14 +19,16 @@ from ..autograd.tensor import Tensor
 from ..nn import Module, ModuleList
 from ..nn import functional as F
 from .blocks import (
-    HEAD_INPUT_SIZE,
     ClassifierHead,
     ConvBasic,
     ConvBN,
     ConvNormal,
     Deferred,
+    check_image,
     check_init,
+    check_stem,
     check_width,
+    first_conv,
     halve,
     init_weights,
     int_list,
@@ -159,20 +161,21 @@ def _transition(n_in: int, reduction: float) -> ConvBasic:
 
 
 class RAFirstLayer(Module):
-    """The stem: a 3x3 ConvBasic per scale flow, finest first; stride 2 where ``scale_list`` changes.
+    """The stem, finest flow first: ``first_conv``, then a 3x3 ConvBasic per flow, stride 2 where
+    ``scale_list`` changes.
 
     ``forward`` returns the maps coarsest first (flow order).
     """
 
-    def __init__(self, n_channels: int, gr_factor: Sequence[int], scale_list: Sequence[int]):
+    def __init__(
+        self, n_channels: int, gr_factor: Sequence[int], scale_list: Sequence[int], stem: str = "cifar"
+    ):
         super().__init__()
         gr, scales = list(gr_factor)[::-1], list(scale_list)[::-1]
         self.strides = [1] + [1 if scales[i] == scales[i - 1] else 2 for i in range(1, len(scales))]
-        self.layers = ModuleList()
-        n_in = 3
-        for g, stride in zip(gr, self.strides):
-            self.layers.append(ConvBasic(n_in, n_channels * g, 3, stride, 1))
-            n_in = n_channels * g
+        self.layers = ModuleList([first_conv(n_channels * gr[0], stem)])
+        for i in range(1, len(gr)):
+            self.layers.append(ConvBasic(n_channels * gr[i - 1], n_channels * gr[i], 3, self.strides[i], 1))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         out = []
@@ -183,7 +186,7 @@ class RAFirstLayer(Module):
 
 
 class RANet(Module):
-    """Resolution adaptive network for 32x32 images; ``forward`` returns the list of exit logits.
+    """Resolution adaptive network for 32x32 or 224x224 images; ``forward`` returns the list of exit logits.
 
     Args:
         num_classes: classes of every exit.
@@ -199,10 +202,13 @@ class RANet(Module):
         gr_factor, bn_factor: width and bottleneck factor of each flow (``"4-2-1"``).
         compress_factor: share of a fusion layer's new channels taken from the coarser flow.
         reduction: compression of the transitions.
-        head_channels: width of the two convolutions of each exit (128 in the paper).
+        head_channels: width of the two convolutions of each exit: 128 on CIFAR in the paper;
+            ``None`` keeps the width of the exit's input, as the reference ImageNet head does.
         init: ``"official"`` (default), as the reference applies it: conv N(0, sqrt(2 / (k*k*Cout))),
             BN 1/0, Linear bias 0, except the first layer, which keeps PyTorch's default
             U(-1/sqrt(fan_in), 1/sqrt(fan_in)); ``"he"``: that init on every convolution.
+        stem: ``"cifar"`` (32x32 images, a 3x3 convolution) or ``"imagenet"`` (224x224 images,
+            7x7 stride-2 convolution and 3x3 stride-2 max pool); see ``blocks.STEMS``.
 
     Raises:
         ValueError: for an inconsistent configuration, naming the problem.
@@ -222,11 +228,13 @@ class RANet(Module):
         bn_factor: str | Sequence[int],
         compress_factor: float,
         reduction: float,
-        head_channels: int = 128,
+        head_channels: int | None = 128,
         init: str = "official",
+        stem: str = "cifar",
     ):
         super().__init__()
         check_init(init)
+        geometry = check_stem(stem)
         scales = int_list(scale_list, "scale_list")
         gr, bn = int_list(gr_factor, "gr_factor"), int_list(bn_factor, "bn_factor")
         self._check(
@@ -244,12 +252,12 @@ class RANet(Module):
             reduction,
             head_channels,
         )
-        self.n_scales = len(scales)
+        self.n_scales, self.stem, self.image_size = len(scales), stem, geometry.image_size
         flow_end = [0] + [n_blocks + block_step * i for i in range(self.n_scales)]
         self.n_fused = flow_end[:-1]  # flow i fuses its first flow_end[i] blocks with flow i - 1
         self.num_exits = flow_end[-1]
-        self.FirstLayer = RAFirstLayer(n_channels, gr, scales)
-        sizes = [32]
+        self.FirstLayer = RAFirstLayer(n_channels, gr, scales, stem)
+        sizes = [geometry.first_scale]
         for stride in self.FirstLayer.strides[1:]:
             sizes.append(halve(sizes[-1]) if stride == 2 else sizes[-1])
         sizes = sizes[::-1]
@@ -290,14 +298,17 @@ class RANet(Module):
                 n_in = block.out_channels
                 flow.append(block)
                 if i >= self.n_fused[ii]:
-                    if size != HEAD_INPUT_SIZE:
+                    if size != geometry.head_input:
+                        head, image, first = geometry.head_input, geometry.image_size, geometry.first_scale
+                        n_halvings = round(math.log2(first / head))
                         raise ValueError(
-                            f"RANet's CIFAR classifier head needs an {HEAD_INPUT_SIZE}x{HEAD_INPUT_SIZE} map, but "
-                            f"exit {len(self.classifier) + 1} (flow {ii}, block {i}) sits on {size}x{size} for a "
-                            f"32x32 image; scale_list {scales} must start at 1 (the 8x8 flow), end at 3 (32x32) and "
-                            f"grow by 0 or 1 from one flow to the next"
+                            f"RANet's {stem} classifier head needs a {head}x{head} map, but exit "
+                            f"{len(self.classifier) + 1} (flow {ii}, block {i}) sits on {size}x{size} for a "
+                            f"{image}x{image} image; scale_list {scales} must start at 1 (the {head}x{head} "
+                            f"flow), end at {n_halvings + 1} ({first}x{first}) and grow by 0 or 1 from one "
+                            f"flow to the next"
                         )
-                    self.classifier.append(ClassifierHead(n_in, num_classes, head_channels))
+                    self.classifier.append(ClassifierHead(n_in, num_classes, head_channels, stem))
             low_channels = channels
             self.scale_flows.append(flow)
         init_weights(self, skip=self.FirstLayer if init == "official" else None)
@@ -319,7 +330,7 @@ class RANet(Module):
         head_channels,
     ) -> None:
         """Raise a ValueError naming the first problem of the configuration."""
-        if min(num_classes, n_channels, head_channels) < 1:
+        if min(num_classes, n_channels, 1 if head_channels is None else head_channels) < 1:
             raise ValueError(
                 f"num_classes, n_channels and head_channels must be positive, got {num_classes}, "
                 f"{n_channels}, {head_channels}"
@@ -354,6 +365,7 @@ class RANet(Module):
         (``low``) are left alone: only fusion blocks read them, and a flow's fusion blocks all come
         before its first exit.
         """
+        check_image(x, self, self.stem)
         inputs = [Deferred(m) for m in self.FirstLayer(x)]
         low, n_exits = [], 0
         for ii, flow in enumerate(self.scale_flows):
