@@ -31,6 +31,7 @@ def _check_demo(out: str, epochs: int, exit_margin: float, budget_margin: float)
     sections = re.split(r"^--- (baseline|l2w)$", out, flags=re.M)
     by_method = dict(zip(sections[1::2], sections[2::2]))
     assert set(by_method) == {"baseline", "l2w"}
+    exit_accuracies = {}
     for method, text in by_method.items():
         losses = [float(v) for v in re.findall(r"epoch \d+: loss ([0-9.]+)", text)]
         assert len(losses) == epochs and losses[-1] < losses[0], (method, losses)
@@ -38,6 +39,7 @@ def _check_demo(out: str, epochs: int, exit_margin: float, budget_margin: float)
         accuracies = [float(v) for v in re.findall(r"([0-9.]+)%", accuracy_line)]
         # a flat dataset, every exit within a few points of the others, fails this for one method or both
         assert len(accuracies) == 4 and accuracies[-1] >= accuracies[0] + exit_margin, (method, accuracies)
+        exit_accuracies[method] = np.array(accuracies)
     budgeted = re.findall(
         r"^  q=([0-9.]+) +baseline +([0-9.]+) @ ([0-9.]+) +l2w +([0-9.]+) @ ([0-9.]+)$", out, re.M
     )
@@ -49,6 +51,9 @@ def _check_demo(out: str, epochs: int, exit_margin: float, budget_margin: float)
         assert high_cost > 2 * low_cost and high >= low + budget_margin, budgeted
     differences = re.findall(r"exit \d: +([+-][0-9.]+) \+- ([0-9.]+)", out)
     assert len(differences) == 4 and all(float(se) > 0 for _, se in differences), differences
+    # the paired differences are those of the accuracies printed above, up to their rounding
+    gaps = exit_accuracies["l2w"] - exit_accuracies["baseline"]
+    np.testing.assert_allclose([float(d) for d, _ in differences], gaps, atol=0.16)
 
 
 def test_demo_trains_both_methods_and_late_exits_are_more_accurate(tmp_path):
