@@ -485,16 +485,43 @@ def test_synthetic_dataset_is_deterministic_balanced_and_learnable():
     np.testing.assert_array_equal(images, again[0])
     test_images, test_labels = synthetic_dataset(1000, num_classes=10, seed=1)
     assert not np.array_equal(images[:1000], test_images)
+    assert set(synthetic_dataset(30, num_classes=3, seed=0)[1].tolist()) == {0, 1, 2}
+    for bad, message in (({"noise": -0.1}, "noise must be >= 0"), ({"num_classes": 11}, "between 1 and 10")):
+        with pytest.raises(ValueError, match=message):
+            synthetic_dataset(4, **bad)
 
-    def colour(x):
-        return x.reshape(len(x), 3, -1).mean(axis=2)
 
-    centroids = np.stack([colour(images)[labels == c].mean(axis=0) for c in range(10)])
-    distances = ((colour(test_images)[:, None] - centroids[None]) ** 2).sum(axis=2)
-    right = distances.argmin(axis=1) == test_labels
-    assert right.mean() > 0.4  # chance is 0.1
-    # difficulty varies: the most contrasted third (largest pixel spread) is easy, the faintest hard
-    order = np.argsort(test_images.reshape(len(test_images), -1).std(axis=1))
-    assert right[order[-333:]].mean() > 0.9 and right[order[:333]].mean() < 0.7
-    with pytest.raises(ValueError, match="noise must be >= 0"):
-        synthetic_dataset(4, noise=-0.1)
+def _shape_and_background(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grey brightness above the background (n, 32, 32) and the background colour (n, 3): border medians."""
+    x = images.astype(np.float64) / 255
+    border = np.concatenate([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], axis=2)
+    background = np.median(border, axis=2)
+    return (x - background[:, :, None, None]).mean(axis=1), background
+
+
+def _nearest_centroid(train: np.ndarray, train_labels, test: np.ndarray, test_labels) -> np.ndarray:
+    """Whether each test feature vector is nearest to the mean training vector of its class."""
+    train, test = train.reshape(len(train), -1), test.reshape(len(test), -1)
+    centroids = np.stack([train[train_labels == c].mean(axis=0) for c in range(10)])
+    return ((test[:, None] - centroids[None]) ** 2).sum(axis=2).argmin(axis=1) == test_labels
+
+
+def test_synthetic_classes_are_shapes_whose_detail_matters_with_a_colour_cue_in_some_images():
+    images, labels = synthetic_dataset(3000, seed=0)
+    test_images, test_labels = synthetic_dataset(1000, seed=1)
+    (shape, background), (test_shape, test_background) = map(_shape_and_background, (images, test_images))
+
+    def blocks(x, k):  # the mean of every k x k block: what is left at a coarser scale
+        return x.reshape(len(x), 32 // k, k, 32 // k, k).mean(axis=(2, 4))
+
+    # the shape is the class: matching it with class templates works at full resolution (chance
+    # is 0.1) and loses much of its accuracy on a 4x4 map, where outlines and corners blur away
+    full = _nearest_centroid(shape, labels, test_shape, test_labels).mean()
+    coarse = _nearest_centroid(blocks(shape, 8), labels, blocks(test_shape, 8), test_labels).mean()
+    assert full > 0.45 and coarse < full - 0.12, (full, coarse)
+    # the background tint gives the class away in some images only: the strongest-tinted third
+    # is much easier to classify by colour than the faintest one, and colour alone is far from enough
+    right = _nearest_centroid(background, labels, test_background, test_labels)
+    tint = np.linalg.norm(test_background - test_background.mean(axis=1, keepdims=True), axis=1)
+    order = np.argsort(tint)
+    assert 0.15 < right.mean() < 0.5 and right[order[-333:]].mean() > right[order[:333]].mean() + 0.15

@@ -99,7 +99,7 @@ class RunConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     augment: bool = True
-    synthetic_noise: float = 0.3
+    synthetic_noise: float = 0.1
     seed: int = 0
     device: str = "cpu"
 
