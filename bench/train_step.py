@@ -24,6 +24,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(
+    0, str(Path(__file__).resolve().parent.parent)
+)  # this checkout's tinyexit, not an installed one
+
 ARCHS = ("msdnet5", "ranet6", "msdnet3_small", "ranet4_small", "msdnet4_tiny", "ranet4_tiny")
 NUM_CLASSES = 100
 

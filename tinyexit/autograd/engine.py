@@ -8,6 +8,11 @@ A graph node is a ``Function``; a tensor is an edge, identified by ``(node, outp
 3. visits them from the outputs back, calling each ``fn.backward`` once with the summed
    gradients of its outputs, with graph recording on only when ``create_graph`` is asked for.
 
+As in PyTorch, unless ``retain_graph`` (by default ``create_graph``) is true, each node that ran
+frees what it saved right after its backward (``Function.release``), and the gradient of an edge
+is dropped as soon as the node that consumes it has run. A later pass through a freed node raises
+before any gradient is computed.
+
 ``backward`` is ``grad`` with respect to every leaf that requires grad, added into ``.grad``.
 """
 
@@ -16,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..backend import array_module
-from .function import Function
+from .function import Function, second_backward_error
 from .grad_mode import set_grad_enabled
 from .tensor import Tensor
 
@@ -82,11 +87,14 @@ def _seed_gradients(outputs, grad_outputs) -> list[Tensor]:
     return seeds
 
 
-def _run(outputs, seeds, inputs, create_graph: bool, order: list[Function] | None = None) -> dict:
+def _run(
+    outputs, seeds, inputs, create_graph: bool, retain_graph: bool, order: list[Function] | None = None
+) -> dict:
     """Propagate the seeds back to ``inputs``; return the gradient of each input's edge key.
 
     A node runs only if one of its inputs is wanted or leads to a wanted input. Once a node has
-    run, the gradients of its outputs are dropped, unless an output is itself wanted.
+    run, the gradients of its outputs are dropped, unless an output is itself wanted, and, unless
+    ``retain_graph``, the node frees what it saved.
     """
     wanted = {_key(t) for t in inputs}
     order = _topological_order(outputs) if order is None else order
@@ -97,6 +105,8 @@ def _run(outputs, seeds, inputs, create_graph: bool, order: list[Function] | Non
 
     for fn in order:
         if any(leads_to_wanted(t) for t in fn.inputs):
+            if fn.released:
+                raise second_backward_error(repr(fn))
             relevant.add(id(fn))
 
     grads: dict = {}
@@ -114,9 +124,8 @@ def _run(outputs, seeds, inputs, create_graph: bool, order: list[Function] | Non
             # every consumer of this node has run, so its output gradients are complete
             keys = [(id(fn), i) for i in range(fn.n_outputs)]
             gys = [grads.get(k) if k in wanted else grads.pop(k, None) for k in keys]
-            if all(g is None for g in gys):
-                continue
-            for t, gx in zip(fn.inputs, _as_tuple(fn.backward(*gys))):
+            gxs = () if all(g is None for g in gys) else _as_tuple(fn.backward(*gys))
+            for t, gx in zip(fn.inputs, gxs):
                 if gx is None or not leads_to_wanted(t):
                     continue
                 if gx.shape != t.shape:
@@ -125,11 +134,19 @@ def _run(outputs, seeds, inputs, create_graph: bool, order: list[Function] | Non
                         f"for an input of shape {t.shape}"
                     )
                 accumulate(t, gx)
+            gys = gxs = gx = None  # from here the gradients live in ``grads`` only, until consumed
+            if not retain_graph:
+                fn.release()
     return grads
 
 
 def grad(
-    outputs, inputs, grad_outputs=None, create_graph: bool = False, allow_unused: bool = False
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs`` (as ``torch.autograd.grad``).
 
@@ -137,6 +154,8 @@ def grad(
         outputs: a Tensor or a sequence of Tensors to differentiate.
         inputs: a Tensor or a sequence of Tensors to differentiate with respect to.
         grad_outputs: the vector(s) in the vector-Jacobian product; None means ones for scalars.
+        retain_graph: keep what the nodes saved, so a second pass can run through the graph; when
+            False, each node frees it as soon as its backward has run. None means ``create_graph``.
         create_graph: record the backward pass, so the returned gradients can be differentiated.
         allow_unused: return None for an input the outputs do not depend on, instead of raising.
 
@@ -148,7 +167,8 @@ def grad(
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(f"input {i} does not require grad: nothing to differentiate with respect to")
     seeds = _seed_gradients(outputs, grad_outputs)
-    grads = _run(outputs, seeds, inputs, create_graph)
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    grads = _run(outputs, seeds, inputs, create_graph, retain_graph)
     result = []
     for i, t in enumerate(inputs):
         g = grads.get(_key(t))
@@ -160,16 +180,21 @@ def grad(
     return tuple(result)
 
 
-def backward(tensor: Tensor, gradient=None, create_graph: bool = False) -> None:
+def backward(
+    tensor: Tensor, gradient=None, retain_graph: bool | None = None, create_graph: bool = False
+) -> None:
     """Accumulate the gradient of ``tensor`` into ``.grad`` of every leaf that requires grad.
 
     As in PyTorch, ``.grad`` adds up over calls; with ``create_graph=True`` it keeps its history.
+    ``retain_graph`` (None: ``create_graph``) keeps the graph for another backward pass; otherwise
+    each node frees what it saved as soon as its backward has run.
     """
     order = _topological_order([tensor])  # walked once: it gives the leaves and the visiting order
     edges = [tensor] + [t for fn in order for t in fn.inputs]
     leaves = list({id(t): t for t in edges if t._ctx is None and t.requires_grad}.values())
     seeds = _seed_gradients((tensor,), None if gradient is None else (gradient,))
-    grads = _run((tensor,), seeds, leaves, create_graph, order)
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    grads = _run((tensor,), seeds, leaves, create_graph, retain_graph, order)
     with set_grad_enabled(create_graph):
         for leaf in leaves:
             g = grads.get(_key(leaf))

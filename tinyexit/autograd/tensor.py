@@ -195,9 +195,15 @@ class Tensor:
         return Tensor.wrap(self.data.astype(np.int64))
 
     # --- differentiation --------------------------------------------------------------------
-    def backward(self, gradient: Tensor | None = None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
-        _engine.backward(self, gradient, create_graph=create_graph)
+    def backward(
+        self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        Unless ``retain_graph`` (None: ``create_graph``), each node of the graph frees what it saved
+        once its backward has run, so a second ``backward`` through the same graph raises.
+        """
+        _engine.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     # --- operators (the differentiable ones live in tinyexit.ops) ------------------------------
     def __add__(self, o):

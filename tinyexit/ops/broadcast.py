@@ -21,6 +21,8 @@ def _summed_axes(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[tuple
 
 
 class BroadcastTo(Function):
+    saves_inputs = False
+
     def forward(self, x, shape):
         return array_module(x).broadcast_to(x, shape)
 
@@ -39,6 +41,8 @@ def broadcast_to(x: Tensor, *shape) -> Tensor:
 
 
 class SumTo(Function):
+    saves_inputs = False
+
     def forward(self, x, shape):
         leading, ones = _summed_axes(x.shape, shape)
         y = x.sum(axis=leading + ones, keepdims=True) if leading + ones else x

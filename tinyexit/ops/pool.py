@@ -14,6 +14,8 @@ from ..backend import kernels
 
 
 class AvgPool(Function):
+    saves_inputs = False
+
     def forward(self, x, kernel_size, stride, padding):
         return kernels(x).avg_pool2d(x, kernel_size, stride, padding)
 
@@ -27,6 +29,8 @@ def avg_pool(x: Tensor, kernel_size, stride, padding) -> Tensor:
 
 
 class AvgPoolAdjoint(Function):
+    saves_inputs = False
+
     def forward(self, gy, input_hw, kernel_size, stride, padding):
         return kernels(gy).avg_pool2d_adjoint(gy, input_hw, kernel_size, stride, padding)
 
@@ -44,6 +48,8 @@ def avg_pool_adjoint(gy: Tensor, input_hw, kernel_size, stride, padding) -> Tens
 class MaxPoolGather(Function):
     """y[n, c, i, j] = x[n, c].flat[idx[n, c, i, j]]."""
 
+    saves_inputs = False
+
     def forward(self, x, idx):
         return kernels(x).max_pool2d_gather(x, idx)
 
@@ -58,6 +64,8 @@ def max_pool_gather(x: Tensor, idx) -> Tensor:
 
 class MaxPoolScatter(Function):
     """gx[n, c].flat[idx[n, c, i, j]] += gy[n, c, i, j]: the adjoint of the gather."""
+
+    saves_inputs = False
 
     def forward(self, gy, idx, input_hw):
         return kernels(gy).max_pool2d_scatter(gy, idx, input_hw)

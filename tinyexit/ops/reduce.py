@@ -29,6 +29,8 @@ def _expand_back(gy: Tensor, shape: tuple[int, ...], dims: tuple[int, ...]) -> T
 
 
 class Sum(Function):
+    saves_inputs = False
+
     def forward(self, x, dims, keepdim):
         return x.sum(axis=dims, keepdims=keepdim)
 
@@ -100,6 +102,8 @@ class Extremum(Function):
     - ``"share_nan"`` (``max()`` of everything): the same, a NaN counting as the extreme;
     - ``"first"`` (``max(x, dim)``): all of it goes to the first extreme, the index returned.
     """
+
+    saves_inputs = False
 
     def forward(self, x, dims, keepdim, largest, rule):
         xp = array_module(x)

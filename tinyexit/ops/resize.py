@@ -9,6 +9,8 @@ from ..backend import kernels
 
 
 class Bilinear(Function):
+    saves_inputs = False
+
     def forward(self, x, size, align_corners):
         return kernels(x).interpolate_bilinear(x, size, align_corners)
 
@@ -22,6 +24,8 @@ def bilinear(x: Tensor, size, align_corners: bool) -> Tensor:
 
 
 class BilinearAdjoint(Function):
+    saves_inputs = False
+
     def forward(self, gy, input_hw, align_corners):
         return kernels(gy).interpolate_bilinear_adjoint(gy, input_hw, align_corners)
 

@@ -13,6 +13,8 @@ from ._dims import canonical_dim, canonical_dims
 
 
 class Reshape(Function):
+    saves_inputs = False
+
     def forward(self, x, shape):
         return x.reshape(shape)
 
@@ -57,6 +59,8 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 
 class Permute(Function):
+    saves_inputs = False
+
     def forward(self, x, dims):
         return x.transpose(dims)
 
@@ -102,6 +106,8 @@ def _is_basic(index) -> bool:
 
 
 class GetItem(Function):
+    saves_inputs = False
+
     def forward(self, x, index):
         return x[index]
 
@@ -111,6 +117,8 @@ class GetItem(Function):
 
 class IndexAdd(Function):
     """Adjoint of indexing: zeros of ``shape`` with ``gy`` added at ``index`` (repeats add up)."""
+
+    saves_inputs = False
 
     def forward(self, gy, index, shape):
         xp = array_module(gy)
@@ -140,6 +148,8 @@ def getitem(x: Tensor, index) -> Tensor:
 
 
 class Cat(Function):
+    saves_inputs = False
+
     def forward(self, *xs, dim):
         return array_module(xs[0]).concatenate(xs, axis=dim)
 

@@ -10,7 +10,7 @@ from .reduce import sum
 
 
 class LogSoftmax(Function):
-    retain_outputs = True
+    retain_outputs, saves_inputs = True, False
 
     def forward(self, x, dim):
         xp = array_module(x)
@@ -30,7 +30,7 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
 
 
 class Softmax(Function):
-    retain_outputs = True
+    retain_outputs, saves_inputs = True, False
 
     def forward(self, x, dim):
         xp = array_module(x)

@@ -12,7 +12,7 @@ from .broadcast import sum_to
 
 
 class Exp(Function):
-    retain_outputs = True
+    retain_outputs, saves_inputs = True, False
 
     def forward(self, x):
         return array_module(x).exp(x)
@@ -40,7 +40,7 @@ def log(x: Tensor) -> Tensor:
 
 
 class Tanh(Function):
-    retain_outputs = True
+    retain_outputs, saves_inputs = True, False
 
     def forward(self, x):
         return array_module(x).tanh(x)
@@ -56,7 +56,7 @@ def tanh(x: Tensor) -> Tensor:
 
 
 class Sigmoid(Function):
-    retain_outputs = True
+    retain_outputs, saves_inputs = True, False
 
     def forward(self, x):
         xp = array_module(x)
@@ -74,7 +74,7 @@ def sigmoid(x: Tensor) -> Tensor:
 
 
 class Sqrt(Function):
-    retain_outputs = True
+    retain_outputs, saves_inputs = True, False
 
     def forward(self, x):
         return array_module(x).sqrt(x)
@@ -92,6 +92,8 @@ class Masked(Function):
     """y = x where the constant boolean ``mask`` holds, else 0: a select, so an inf or NaN outside the
     mask never reaches y. The backbone of the gradients of relu, clamp, where, maximum and pow."""
 
+    saves_inputs = False
+
     def forward(self, x, mask):
         xp = array_module(x)
         return xp.where(mask, x, xp.zeros((), x.dtype))
@@ -106,7 +108,7 @@ def masked(x: Tensor, mask) -> Tensor:
 
 
 class Relu(Function):
-    retain_outputs = True
+    retain_outputs, saves_inputs = True, False
 
     def forward(self, x):
         return array_module(x).maximum(x, 0)
@@ -136,6 +138,8 @@ def abs(x: Tensor) -> Tensor:
 
 
 class Where(Function):
+    saves_inputs = False
+
     def forward(self, a, b, condition):
         return array_module(a).where(condition, a, b)
 
@@ -243,6 +247,8 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:
 
 
 class Cast(Function):
+    saves_inputs = False
+
     def forward(self, x, dtype):
         return x.astype(dtype)
 
@@ -256,6 +262,8 @@ def cast(x: Tensor, dtype) -> Tensor:
 
 
 class ToDevice(Function):
+    saves_inputs = False
+
     def forward(self, x, device):
         return to_device(x, device)
 
