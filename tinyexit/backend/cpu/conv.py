@@ -216,6 +216,43 @@ def _axpy(a, b, c, j0, j1, accumulate):
                 ci[j] += aik * bk[j]
 
 
+@njit(cache=True, fastmath=_FASTMATH)
+def _axpy_shifted(a, xs, offsets, c):
+    """``c = a @ b`` where row ``k`` of ``b`` is ``xs[offsets[k] : offsets[k] + L]``, ``L`` the
+    length of ``c``'s rows: :func:`_axpy` on rows that are shifted views of one flat array.
+
+    ``c``'s row count must be a multiple of 4 (pad ``a`` with zero rows).
+    """
+    m, kk = a.shape
+    n = c.shape[1]
+    k4 = kk - kk % 4
+    c[:, :] = 0
+    for i in range(0, m, 4):
+        c0, c1, c2, c3 = c[i], c[i + 1], c[i + 2], c[i + 3]
+        for k in range(0, k4, 4):
+            o0, o1, o2, o3 = offsets[k], offsets[k + 1], offsets[k + 2], offsets[k + 3]
+            b0, b1, b2, b3 = xs[o0 : o0 + n], xs[o1 : o1 + n], xs[o2 : o2 + n], xs[o3 : o3 + n]
+            a00, a01, a02, a03 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
+            a10, a11, a12, a13 = a[i + 1, k], a[i + 1, k + 1], a[i + 1, k + 2], a[i + 1, k + 3]
+            a20, a21, a22, a23 = a[i + 2, k], a[i + 2, k + 1], a[i + 2, k + 2], a[i + 2, k + 3]
+            a30, a31, a32, a33 = a[i + 3, k], a[i + 3, k + 1], a[i + 3, k + 2], a[i + 3, k + 3]
+            for j in range(n):
+                x0, x1, x2, x3 = b0[j], b1[j], b2[j], b3[j]
+                c0[j] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+                c1[j] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+                c2[j] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+                c3[j] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        for k in range(k4, kk):
+            bk = xs[offsets[k] : offsets[k] + n]
+            a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
+            for j in range(n):
+                x = bk[j]
+                c0[j] += a0 * x
+                c1[j] += a1 * x
+                c2[j] += a2 * x
+                c3[j] += a3 * x
+
+
 @njit(cache=True)
 def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
     """Fill ``cols[i*wo + j, (p*kw + q)*C + c] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-last).
@@ -336,6 +373,40 @@ def _forward_first(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, y):
 
 
 @njit(cache=True)
+def _forward_shifted_images(x, w2, kh, kw, ph, pw, ho, wo, t, nt, y):
+    """Images ``t, t + nt, ...`` of :func:`_forward_shifted`."""
+    n_, c_, h, w = x.shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    # xpad[c, i, j] at xs[(c*hp + i)*wp + j]; kw - 1 more zeros for the last window's overhang
+    xs = np.zeros(c_ * hp * wp + kw - 1, x.dtype)
+    offsets = np.empty(c_ * kh * kw, np.int64)
+    for c in range(c_):
+        for p in range(kh):
+            for q in range(kw):
+                offsets[(c * kh + p) * kw + q] = (c * hp + p) * wp + q
+    acc = np.empty((w2.shape[0], ho * wp), x.dtype)
+    for n in range(t, n_, nt):
+        for c in range(c_):
+            for i in range(h):
+                start = (c * hp + i + ph) * wp + pw
+                _copy(xs[start : start + w], x[n, c, i])
+        _axpy_shifted(w2, xs, offsets, acc)
+        for o in range(y.shape[1]):
+            for i in range(ho):
+                _copy(y[n, o, i * wo : (i + 1) * wo], acc[o, i * wp : i * wp + wo])
+
+
+@njit(cache=True, parallel=True)
+def _forward_shifted(x, w2, kh, kw, ph, pw, ho, wo, nt, y):
+    """``y[n] = w2 @ cols_n`` for stride 1 without im2col: output pixel ``(i, j)`` sits at
+    ``i*Wp + j`` of a row of length ``Ho*Wp`` (``Wp`` the padded width), where the column row of
+    ``(c, p, q)`` is the padded image read from ``(c*Hp + p)*Wp + q`` on; the ``Wp - Wo`` values
+    past each output row are discarded. ``w2`` has a multiple of 4 rows, ``y`` the first ``O``."""
+    for t in prange(nt):
+        _forward_shifted_images(x, w2, kh, kw, ph, pw, ho, wo, np.int64(t), nt, y)
+
+
+@njit(cache=True)
 def _input_grad_last_images(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, t, nt, gx):
     """Images ``t, t + nt, ...`` of :func:`_input_grad_last`."""
     n_, c_, h, w = gx.shape
@@ -449,7 +520,12 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     (n, c), (o, _, kh, kw) = x.shape[:2], w.shape
     k = c * kh * kw
     y = np.empty((n, o, ho * wo), dtype)
-    if use_columns_first(k, ho * wo):
+    if use_columns_first(k, ho * wo) and s == (1, 1) and not _is_pointwise((kh, kw), s, pd):
+        w2 = np.zeros((_round_up(o, 4), k), dtype)
+        w2[:o] = w.reshape(o, k)
+        nt = _threads(n, n * o * k * ho * wo, _forward_shifted, dtype)
+        _in_threads(_forward_shifted_images, _forward_shifted, (x, w2, kh, kw, *pd, ho, wo), nt, y)
+    elif use_columns_first(k, ho * wo):
         direct = _is_pointwise((kh, kw), s, pd)
         nt = _threads(n, n * o * k * ho * wo, _forward_first, dtype)
         args = (x, w.reshape(o, k), kh, kw, *s, *pd, ho, wo, direct)
