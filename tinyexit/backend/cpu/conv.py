@@ -58,7 +58,6 @@ so that the rows a block reuses stay in the level-1 cache."""
 PARALLEL_MACS = 1 << 22
 """Calls with fewer multiply-adds than this run in the calling thread (see :func:`_threads`)."""
 
-_TILE = 32
 _FASTMATH = {"contract", "reassoc"}
 
 
@@ -77,20 +76,20 @@ def use_columns_first(k: int, pixels: int) -> bool:
 
 @njit(cache=True)
 def _transpose(src, dst):
-    """Write ``dst[j, i] = src[i, j]`` in tiles; the inner loop runs along the longer axis."""
+    """Write ``dst[j, i] = src[i, j]``, 8 rows of ``src`` per pass: each pass reads 8 rows
+    along their length and writes 8 adjacent values into each row of ``dst``."""
     rows, cols = src.shape
-    for i0 in range(0, rows, _TILE):
-        i1 = min(rows, i0 + _TILE)
-        for j0 in range(0, cols, _TILE):
-            j1 = min(cols, j0 + _TILE)
-            if rows >= cols:
-                for j in range(j0, j1):
-                    for i in range(i0, i1):
-                        dst[j, i] = src[i, j]
-            else:
-                for i in range(i0, i1):
-                    for j in range(j0, j1):
-                        dst[j, i] = src[i, j]
+    r8 = rows - rows % 8
+    for i in range(0, r8, 8):
+        s0, s1, s2, s3 = src[i], src[i + 1], src[i + 2], src[i + 3]
+        s4, s5, s6, s7 = src[i + 4], src[i + 5], src[i + 6], src[i + 7]
+        for j in range(cols):
+            d = dst[j]
+            d[i], d[i + 1], d[i + 2], d[i + 3] = s0[j], s1[j], s2[j], s3[j]
+            d[i + 4], d[i + 5], d[i + 6], d[i + 7] = s4[j], s5[j], s6[j], s7[j]
+    for i in range(r8, rows):
+        for j in range(cols):
+            dst[j, i] = src[i, j]
 
 
 @njit(cache=True)
@@ -258,8 +257,8 @@ def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
     """Fill ``cols[i*wo + j, (p*kw + q)*C + c] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-last).
 
     ``xp`` is a flat ``Hp*Wp*C`` scratch whose border must be 0, ``tmp`` an ``(H*W, C)`` one;
-    the columns of ``cols`` from ``kh*kw*C`` on are left as they are. For stride 1 the ``kw*C``
-    values of one kernel row are contiguous in ``xp``, so each kernel row is one copy.
+    the columns of ``cols`` from ``kh*kw*C`` on are left as they are. Whatever the stride, the
+    ``kw*C`` values of one kernel row are contiguous in ``xp``, so each kernel row is one copy.
     """
     c_, h, w = x.shape[1], x.shape[2], x.shape[3]
     wp = w + 2 * pw
@@ -273,12 +272,7 @@ def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
             row = cols[i * wo + j]
             for p in range(kh):
                 src, dst = ((i * sh + p) * wp + j * sw) * c_, p * run
-                if sw == 1:
-                    _copy(row[dst : dst + run], xp[src : src + run])
-                else:
-                    for q in range(kw):
-                        d, s = dst + q * c_, src + q * c_
-                        _copy(row[d : d + c_], xp[s : s + c_])
+                _copy(row[dst : dst + run], xp[src : src + run])
 
 
 @njit(cache=True)
@@ -294,12 +288,7 @@ def _col2im_last(dcols, n, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx):
             row = dcols[i * wo + j]
             for p in range(kh):
                 dst, src = ((i * sh + p) * wp + j * sw) * c_, p * run
-                if sw == 1:
-                    _add(acc[dst : dst + run], row[src : src + run])
-                else:
-                    for q in range(kw):
-                        d, s = dst + q * c_, src + q * c_
-                        _add(acc[d : d + c_], row[s : s + c_])
+                _add(acc[dst : dst + run], row[src : src + run])
     # crop the padding and go back to channels-first
     for i in range(h):
         start = ((i + ph) * wp + pw) * c_
