@@ -252,6 +252,82 @@ def _axpy_shifted(a, xs, offsets, c):
                 c3[j] += a3 * x
 
 
+@njit(cache=True, fastmath=_FASTMATH)
+def _dot_shifted(a, xs, offsets, c):
+    """``c += a @ b.T`` where row ``k`` of ``b`` is ``xs[offsets[k] : offsets[k] + L]``, ``L`` the
+    length of ``a``'s rows: :func:`_dot` on rows that are shifted views of one flat array.
+
+    Both sides of ``c`` must be multiples of 4 (pad ``a`` with zero rows, ``offsets`` with 0s).
+    """
+    m, n = c.shape
+    kk = a.shape[1]
+    zero = c.dtype.type(0)
+    for j in range(0, n, 4):
+        o0, o1, o2, o3 = offsets[j], offsets[j + 1], offsets[j + 2], offsets[j + 3]
+        b0, b1, b2, b3 = xs[o0 : o0 + kk], xs[o1 : o1 + kk], xs[o2 : o2 + kk], xs[o3 : o3 + kk]
+        for i in range(0, m, 4):
+            a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+            for k in range(kk):
+                x0, x1, x2, x3 = b0[k], b1[k], b2[k], b3[k]
+                y0, y1, y2, y3 = a0[k], a1[k], a2[k], a3[k]
+                s00 += y0 * x0
+                s01 += y0 * x1
+                s02 += y0 * x2
+                s03 += y0 * x3
+                s10 += y1 * x0
+                s11 += y1 * x1
+                s12 += y1 * x2
+                s13 += y1 * x3
+                s20 += y2 * x0
+                s21 += y2 * x1
+                s22 += y2 * x2
+                s23 += y2 * x3
+                s30 += y3 * x0
+                s31 += y3 * x1
+                s32 += y3 * x2
+                s33 += y3 * x3
+            c[i, j] += s00
+            c[i, j + 1] += s01
+            c[i, j + 2] += s02
+            c[i, j + 3] += s03
+            c[i + 1, j] += s10
+            c[i + 1, j + 1] += s11
+            c[i + 1, j + 2] += s12
+            c[i + 1, j + 3] += s13
+            c[i + 2, j] += s20
+            c[i + 2, j + 1] += s21
+            c[i + 2, j + 2] += s22
+            c[i + 2, j + 3] += s23
+            c[i + 3, j] += s30
+            c[i + 3, j + 1] += s31
+            c[i + 3, j + 2] += s32
+            c[i + 3, j + 3] += s33
+
+
+@njit(cache=True)
+def _shifts(c_, kh, kw, hp, wp, offsets):
+    """``offsets[(c*kh + p)*kw + q] = (c*hp + p)*wp + q``: where the column row of ``(c, p, q)``
+    starts in the flat padded image (see :func:`_forward_shifted`)."""
+    for c in range(c_):
+        for p in range(kh):
+            for q in range(kw):
+                offsets[(c * kh + p) * kw + q] = (c * hp + p) * wp + q
+
+
+@njit(cache=True)
+def _pad_flat(x, n, ph, pw, xs):
+    """Copy ``x[n]`` into the flat padded image ``xs`` (``xpad[c, i, j]`` at ``(c*Hp + i)*Wp + j``),
+    whose border must be 0."""
+    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    for c in range(c_):
+        for i in range(h):
+            start = (c * hp + i + ph) * wp + pw
+            _copy(xs[start : start + w], x[n, c, i])
+
+
 @njit(cache=True)
 def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
     """Fill ``cols[i*wo + j, (p*kw + q)*C + c] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-last).
@@ -366,19 +442,13 @@ def _forward_shifted_images(x, w2, kh, kw, ph, pw, ho, wo, t, nt, y):
     """Images ``t, t + nt, ...`` of :func:`_forward_shifted`."""
     n_, c_, h, w = x.shape
     hp, wp = h + 2 * ph, w + 2 * pw
-    # xpad[c, i, j] at xs[(c*hp + i)*wp + j]; kw - 1 more zeros for the last window's overhang
+    # kw - 1 more zeros for the overhang of the last window row
     xs = np.zeros(c_ * hp * wp + kw - 1, x.dtype)
     offsets = np.empty(c_ * kh * kw, np.int64)
-    for c in range(c_):
-        for p in range(kh):
-            for q in range(kw):
-                offsets[(c * kh + p) * kw + q] = (c * hp + p) * wp + q
+    _shifts(c_, kh, kw, hp, wp, offsets)
     acc = np.empty((w2.shape[0], ho * wp), x.dtype)
     for n in range(t, n_, nt):
-        for c in range(c_):
-            for i in range(h):
-                start = (c * hp + i + ph) * wp + pw
-                _copy(xs[start : start + w], x[n, c, i])
+        _pad_flat(x, n, ph, pw, xs)
         _axpy_shifted(w2, xs, offsets, acc)
         for o in range(y.shape[1]):
             for i in range(ho):
@@ -456,6 +526,32 @@ def _weight_grad_first(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, parts)
     columns, ``x[n]`` when ``direct``), one zeroed partial sum per thread."""
     for t in prange(nt):
         _weight_grad_first_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, direct, np.int64(t), nt, parts[t])
+
+
+@njit(cache=True)
+def _weight_grad_shifted_images(x, gy, kh, kw, ph, pw, ho, wo, t, nt, part):
+    """Adds images ``t, t + nt, ...`` of :func:`_weight_grad_shifted` into ``part``."""
+    n_, c_, h, w = x.shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    xs = np.zeros(c_ * hp * wp + kw - 1, x.dtype)
+    offsets = np.zeros(part.shape[1], np.int64)  # the padding columns read from 0 and are cropped
+    _shifts(c_, kh, kw, hp, wp, offsets)
+    g = np.zeros((part.shape[0], ho * wp), x.dtype)  # gy on the padded width, 0 past each row
+    for n in range(t, n_, nt):
+        _pad_flat(x, n, ph, pw, xs)
+        for o in range(gy.shape[1]):
+            for i in range(ho):
+                _copy(g[o, i * wp : i * wp + wo], gy[n, o, i * wo : (i + 1) * wo])
+        _dot_shifted(g, xs, offsets, part)
+
+
+@njit(cache=True, parallel=True)
+def _weight_grad_shifted(x, gy, kh, kw, ph, pw, ho, wo, nt, parts):
+    """``parts[t] += sum gy[n] @ cols_n.T`` over images ``n = t, t + nt, ...`` for stride 1 without
+    im2col (the pixel layout of :func:`_forward_shifted`), one zeroed partial sum per thread with
+    both sides rounded up to a multiple of 4."""
+    for t in prange(nt):
+        _weight_grad_shifted_images(x, gy, kh, kw, ph, pw, ho, wo, np.int64(t), nt, parts[t])
 
 
 def _threads(n: int, macs: int, threaded, dtype) -> int:
@@ -563,6 +659,13 @@ def conv2d_weight_grad(
     dtype = np.result_type(x, gy)
     x, gy = np.ascontiguousarray(x, dtype), np.ascontiguousarray(gy, dtype)
     k, g3 = c * kh * kw, gy.reshape(n, o, ho * wo)
+    if use_columns_first(k, ho * wo) and s == (1, 1) and not _is_pointwise(kernel_hw, s, pd):
+        nt = _threads(n, n * o * k * ho * wo, _weight_grad_shifted, dtype)
+        parts = np.zeros((nt, _round_up(o, 4), _round_up(k, 4)), dtype)
+        args = (x, g3, kh, kw, *pd, ho, wo)
+        _in_threads(_weight_grad_shifted_images, _weight_grad_shifted, args, nt, parts, True)
+        gw2 = parts.sum(axis=0)
+        return np.ascontiguousarray(gw2[:o, :k]).reshape(o, c, kh, kw)
     if use_columns_first(k, ho * wo):
         direct = _is_pointwise((kh, kw), s, pd)
         # im2col rows padded with zeros to a multiple of 4 keep every dot product in a 4x4 block
