@@ -49,7 +49,7 @@ def run(
         batch_size=32,
         augment=data == "cifar10",  # the synthetic shapes are mirror-symmetric and already placed at random
         lr=0.1,
-        half_step_lr="scaled",  # L2W's halves of 32 step at 0.05: the official code's lr per sample
+        half_step_lr="scaled",  # L2W's halves of 16 step at 0.05: the official code's lr per sample
         init="official",
         seed=seed,
         wpn_hidden=100,
