@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from tinyexit import demo
 from tinyexit.demo import paired_difference
 
 
@@ -64,6 +65,29 @@ def test_demo_trains_both_methods_and_late_exits_are_more_accurate(tmp_path):
 @pytest.mark.slow
 def test_the_full_demo_shows_early_exits_worse_than_late_ones(tmp_path):
     _check_demo(_demo_output([], tmp_path, timeout=1200), epochs=2, exit_margin=5, budget_margin=3)
+
+
+def test_the_demo_trains_l2w_in_a_second_process_with_the_same_results(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINYEXIT_DATA", str(tmp_path))
+    settings = dict(epochs=1, n_train=128, n_test=100)
+    outputs, results = {}, {}
+    for parallel in (True, False):
+        results[parallel] = demo.run(**settings, parallel=parallel)
+        outputs[parallel] = capsys.readouterr().out
+    assert ("second process" in outputs[True]) == ((os.cpu_count() or 1) >= 2)
+    assert "second process" not in outputs[False]
+    for out in outputs.values():  # each method's lines under its own header, baseline first
+        assert re.findall(r"^--- (\w+)$", out, re.M) == ["baseline", "l2w"]
+    losses = {
+        p: [float(v) for v in re.findall(r"epoch 1: loss ([0-9.]+)", out)] for p, out in outputs.items()
+    }
+    assert len(losses[True]) == 2 and losses[True][0] != losses[True][1]
+    # the same training either way, up to the order of float sums when thread counts differ
+    np.testing.assert_allclose(losses[True], losses[False], atol=2e-3)
+    for method in ("baseline", "l2w"):
+        np.testing.assert_allclose(
+            results[True][method]["anytime_accuracy"], results[False][method]["anytime_accuracy"], atol=1.0
+        )
 
 
 def test_paired_difference_is_the_mean_difference_with_its_standard_error():
