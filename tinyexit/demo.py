@@ -68,6 +68,8 @@ def run(
         meta_lr=1e-3,
         device=device,
     )
+    for method in ("baseline", "l2w"):  # bad settings fail here, before any process starts
+        RunConfig(**common, method=method).validate()
     print(f"tinyexit demo: {arch} on {n_train} {data} training images, {epochs} epochs, baseline vs L2W")
     cores = os.cpu_count() or 1
     in_background = parallel and device == "cpu" and cores >= 2
