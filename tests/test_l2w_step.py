@@ -8,28 +8,9 @@ import pytest
 
 import tinyexit as te
 from tinyexit import nn
+from tinyexit.exercises.checks_l2w import _TwoExitNet as SmallConvNet  # the exercise checks use it too
 from tinyexit.l2w import L2WTrainer, WeightPredictionNet
 from tinyexit.models import exit_confidences, exit_losses
-
-F = nn.functional
-
-
-class SmallConvNet(nn.Module):
-    """Two exits on conv-BN-ReLU features, float64, small enough for finite differences."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(2, 3, 3, padding=1, bias=False, dtype=np.float64)
-        self.bn1 = nn.BatchNorm2d(3, dtype=np.float64)
-        self.conv2 = nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False, dtype=np.float64)
-        self.bn2 = nn.BatchNorm2d(4, dtype=np.float64)
-        self.head1 = nn.Linear(3, 3, dtype=np.float64)
-        self.head2 = nn.Linear(4, 3, dtype=np.float64)
-
-    def forward(self, x):
-        h1 = F.relu(self.bn1(self.conv1(x)))
-        h2 = F.relu(self.bn2(self.conv2(h1)))
-        return [self.head1(h1.mean(dim=(2, 3))), self.head2(h2.mean(dim=(2, 3)))]
 
 
 def _trainer(model, wpn, lr=0.5, **kwargs):
