@@ -6,8 +6,8 @@ Per channel, with ⟨u⟩ the mean of u over the N values of a channel (batch an
     forward        y  = w·x̂ + b
     first order    gx = w·s·P(gy),  gw = Σ gy·x̂,  gb = Σ gy,   with P(u) = u − ⟨u⟩ − x̂·⟨u·x̂⟩
 
-``BatchNorm`` computes y in a few passes over raw arrays, keeping only μ and s besides its inputs.
-Its backward is ``BatchNormGrad`` (x, w, gy) -> (gx, gw, gb), also one op on raw arrays, so a
+``BatchNorm`` computes y with the backend's batch-norm kernel on raw arrays, keeping only μ and s
+besides its inputs. Its backward is ``BatchNormGrad`` (x, w, gy) -> (gx, gw, gb), also one op on raw arrays, so a
 first-order backward costs one node; its own backward (the second derivative that the L2W
 pseudo-update needs) is written with tinyexit's differentiable ops, so every order works.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from ..backend import array_module
+from ..backend import array_module, kernels
 from .broadcast import broadcast_to
 from .reduce import mean, sum
 from .unary import sqrt
@@ -30,20 +30,17 @@ class BatchNorm(Function):
     """
 
     def forward(self, x, w, b, axes, eps, running_mean, running_var, momentum):
-        xp = array_module(x)
-        n = x.size // x.shape[1]
-        self.mu = x.mean(axis=axes, keepdims=True)
-        y = x - self.mu
-        var = xp.square(y).mean(axis=axes, keepdims=True)
-        self.s = 1 / xp.sqrt(var + eps)
-        y *= w * self.s
-        y += b
+        c = x.shape[1]
+        y, mean, var = kernels(x).batch_norm(x, w.reshape(c), b.reshape(c), eps)
+        self.mu = mean.reshape(w.shape)
+        self.s = 1 / array_module(x).sqrt(var.reshape(w.shape) + eps)
         if running_mean is not None:
             running_mean *= 1 - momentum
-            running_mean += momentum * self.mu.reshape(-1)
+            running_mean += momentum * mean
         if running_var is not None:
+            n = x.size // c
             running_var *= 1 - momentum
-            running_var += (momentum * n / (n - 1)) * var.reshape(-1)
+            running_var += (momentum * n / (n - 1)) * var
         return y
 
     def backward(self, gy):
@@ -55,16 +52,9 @@ class BatchNormGrad(Function):
     """(gx, gw, gb) of batch norm for the output gradient gy; μ and s are passed in from the forward."""
 
     def forward(self, x, w, gy, axes, eps, mu, s):
-        n = x.size // x.shape[1]
-        gb = gy.sum(axis=axes, keepdims=True)
-        gx = x - mu
-        gx *= s  # x̂
-        gw = (gy * gx).sum(axis=axes, keepdims=True)
-        a = w * s
-        gx *= gw * (-a / n)  # gx = a·(gy − gb/n − x̂·gw/n)
-        gx += gy * a
-        gx -= gb * (a / n)
-        return gx, gw, gb
+        c = x.shape[1]
+        gx, gw, gb = kernels(x).batch_norm_grad(x, w.reshape(c), gy, mu.reshape(c), s.reshape(c))
+        return gx, gw.reshape(w.shape), gb.reshape(w.shape)
 
     def backward(self, ggx, ggw, ggb):
         x, w, gy = self.inputs

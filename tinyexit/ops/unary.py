@@ -6,7 +6,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from ..backend import array_module, to_device
+from ..backend import array_module, kernels, to_device
 from ._lift import promote
 from .broadcast import sum_to
 
@@ -95,8 +95,7 @@ class Masked(Function):
     saves_inputs = False
 
     def forward(self, x, mask):
-        xp = array_module(x)
-        return xp.where(mask, x, xp.zeros((), x.dtype))
+        return kernels(x).select(mask, x)
 
     def backward(self, gy):
         return sum_to(masked(gy, self.mask), self.inputs[0].shape)

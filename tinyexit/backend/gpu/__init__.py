@@ -26,4 +26,6 @@ else:
         max_pool2d_gather,
         max_pool2d_scatter,
     )
+from .elementwise import select
 from .matmul import matmul
+from .normalization import batch_norm, batch_norm_grad
