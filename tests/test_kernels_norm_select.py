@@ -62,6 +62,23 @@ def test_batch_norm_matches_reference(backend, dtype, shape):
         _check(actual, expected, TOL[dtype])
 
 
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
+def test_batch_norm_grad_grad_matches_reference(backend, dtype, shape):
+    x, gy, ggx = (_data(shape, dtype, seed=i, loc=2.0 * (i == 0)) for i in range(3))
+    (w, ggw), (_, ggb) = _params(shape[1], dtype), _params(shape[1], dtype, seed=3)
+    # against the float64 reference on the same values: with two values per channel, float32
+    # results are off by up to about 3e-4 of the largest output (s² amplifies the roundings)
+    args = [a.astype(np.float64) for a in (x, w, gy, ggx, ggw, ggb)]
+    expected = ref_norm.batch_norm_grad_grad(*args, 1e-5)
+    for actual, want in zip(NORM[backend].batch_norm_grad_grad(x, w, gy, ggx, ggw, ggb, 1e-5), expected):
+        assert actual.dtype == dtype and actual.shape == want.shape
+        scale = float(np.abs(want).max())
+        atol = (1e-3 if dtype == np.float32 else 1e-11) * scale
+        np.testing.assert_allclose(actual, want, rtol=TOL[dtype]["rtol"], atol=atol)
+
+
 def test_batch_norm_reference_values_by_hand():
     x = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0], [7.0, 10.0]])  # channel 0: mean 4, var 5
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -92,6 +109,30 @@ def test_batch_norm_grad_reference_is_the_derivative():
             down[arg][i] -= h
             numeric[i] = (loss(*up) - loss(*down)) / (2 * h)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_batch_norm_grad_grad_reference_is_the_derivative():
+    """⟨(ggx, ggw, ggb), ∂(gx, gw, gb)⟩ of the reference first-order gradients by central
+    differences in x, w and gy, in float64 (the statistics recomputed from x each time)."""
+    shape, h = (3, 2, 2, 2), 1e-6
+    x, gy, ggx = (_data(shape, np.float64, seed=i) for i in range(3))
+    (w, ggw), (_, ggb) = _params(2, np.float64), _params(2, np.float64, seed=3)
+
+    def pairing(x_, w_, gy_):
+        _, mean, var = ref_norm.batch_norm(x_, w_, np.zeros_like(w_), 1e-5)
+        gx, gw, gb = ref_norm.batch_norm_grad(x_, w_, gy_, mean, 1 / np.sqrt(var + 1e-5))
+        return float((gx * ggx).sum() + (gw * ggw).sum() + (gb * ggb).sum())
+
+    g_x, g_w, g_gy = ref_norm.batch_norm_grad_grad(x, w, gy, ggx, ggw, ggb, 1e-5)
+    for arg, analytic in ((0, g_x), (1, g_w), (2, g_gy)):
+        base = [x, w, gy]
+        numeric = np.zeros_like(base[arg])
+        for i in np.ndindex(base[arg].shape):
+            up, down = [a.copy() for a in base], [a.copy() for a in base]
+            up[arg][i] += h
+            down[arg][i] -= h
+            numeric[i] = (pairing(*up) - pairing(*down)) / (2 * h)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("backend", ["cpu", "gpu"])
@@ -141,6 +182,11 @@ def test_batch_norm_kernels_agree_on_generated_values(data, shape):
             for actual, want in zip(mod.batch_norm(x, w, b, 1e-5), expected):
                 _close_with_extremes(actual, want)
             for actual, want in zip(mod.batch_norm_grad(x, w, gy, expected[1], s), expected_grad):
+                _close_with_extremes(actual, want)
+            for actual, want in zip(
+                mod.batch_norm_grad_grad(x, w, gy, gy[::-1], b, w, 1e-5),
+                ref_norm.batch_norm_grad_grad(x, w, gy, gy[::-1], b, w, 1e-5),
+            ):
                 _close_with_extremes(actual, want)
 
 

@@ -44,6 +44,22 @@ def _bn_weight_grad(x, w):
         )[0]
 
 
+def _bn_all_grads(x, w, b):
+    """All three first-order gradients of a batch-norm loss, as a function of (x, w, b): their
+    derivative is the fused second-order op with every output gradient present, and their second
+    derivative that op's own backward (a third derivative of batch norm)."""
+    with te.enable_grad():
+        y = F.batch_norm(x, None, None, w, b, training=True)
+        gx, gw, gb = te.grad((y**3 + y * x).sum(), [x, w, b], create_graph=True)
+    return gx * x + gw.sum() + (gb * gb).sum()
+
+
+def _bn_input_grad(x):
+    """d/dx of a batch-norm loss on (N, C) input without affine parameters (no ggw, no ggb)."""
+    with te.enable_grad():
+        return te.grad((F.batch_norm(x, None, None, training=True) ** 3).sum(), x, create_graph=True)[0]
+
+
 NN_OPS = {
     **_conv_table(),
     "conv2d_k2_odd": _conv(2, 1, 2),
@@ -53,6 +69,8 @@ NN_OPS = {
     ),
     "batch_norm_train_2d": (lambda x: F.batch_norm(x, None, None, training=True) ** 2, [((4, 3), None)]),
     "batch_norm_weight_grad": (_bn_weight_grad, [((3, 2, 2, 2), None), ((2,), 0.5)]),
+    "batch_norm_all_grads": (_bn_all_grads, [((3, 2, 2, 2), None), ((2,), 0.5), ((2,), None)]),
+    "batch_norm_input_grad_2d": (_bn_input_grad, [((5, 3), None)]),
     "batch_norm_eval": (
         lambda x, m, v, w: F.batch_norm(x, m, v, w, None, training=False),
         [((2, 2, 3, 3), None), ((2,), None), ((2,), 0.5), ((2,), None)],

@@ -9,12 +9,16 @@ Per channel, with ⟨u⟩ the mean of u over the N values of a channel (batch an
 ``BatchNorm`` computes y with the backend's batch-norm kernel on raw arrays, keeping only μ and s
 besides its inputs. Its backward is ``BatchNormGrad`` (x, w, gy) -> (gx, gw, gb), also one op on raw arrays, so a
 first-order backward costs one node; its own backward (the second derivative that the L2W
-pseudo-update needs) is written with tinyexit's differentiable ops, so every order works.
+meta-gradient needs) is ``BatchNormGradGrad``, a third op on raw arrays, whose backward
+differentiates the same formula written with tinyexit's differentiable ops
+(:func:`batch_norm_second_order`), so every order works.
 """
 
 from __future__ import annotations
 
+from ..autograd.engine import grad
 from ..autograd.function import Function
+from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..backend import array_module, kernels
 from .broadcast import broadcast_to
@@ -58,32 +62,88 @@ class BatchNormGrad(Function):
 
     def backward(self, ggx, ggw, ggb):
         x, w, gy = self.inputs
-        axes = self.axes
-
-        def avg(u: Tensor) -> Tensor:
-            return mean(u, axes, keepdim=True)
-
-        def project(u: Tensor) -> Tensor:  # P(u) = u − ⟨u⟩ − x̂·⟨u·x̂⟩
-            return u - avg(u) - xh * avg(u * xh)
-
-        centred = x - avg(x)
-        s = 1 / sqrt(avg(centred * centred) + self.eps)
-        xh = centred * s
-        a = w * s
-        g_gy = broadcast_to(ggb, x.shape) if ggb is not None else None
-        if ggw is not None:
-            g_gy = ggw * xh if g_gy is None else g_gy + ggw * xh
         if ggx is None:
-            return (None if ggw is None else s * project(ggw * gy)), None, g_gy
-        p_gy = project(gy)
-        g_gy = a * project(ggx) if g_gy is None else g_gy + a * project(ggx)
-        g_w = sum(ggx * p_gy * s, axes, keepdim=True)  # Σ ggx·∂gx/∂w, ∂gx/∂w = s·P(gy)
-        # x̂ with s fixed: u = −a·(ggx·⟨gy·x̂⟩ + gy·⟨ggx·x̂⟩) + ggw·gy; s itself: ∂s/∂x = −s²·x̂/n
-        u = -a * (ggx * avg(gy * xh) + gy * avg(ggx * xh))
-        if ggw is not None:
-            u = u + ggw * gy
-        g_x = s * project(u) - s * xh * avg(ggx * a * p_gy)
-        return g_x, g_w, g_gy
+            return batch_norm_second_order(x, w, gy, None, ggw, ggb, self.axes, self.eps)
+        xp = array_module(x.data)
+        ggw, ggb = (Tensor.wrap(xp.zeros(w.shape, x.dtype)) if g is None else g for g in (ggw, ggb))
+        return BatchNormGradGrad.apply(x, w, gy, ggx, ggw, ggb, axes=self.axes, eps=self.eps)
+
+
+def batch_norm_second_order(x: Tensor, w: Tensor, gy: Tensor, ggx, ggw, ggb, axes, eps) -> tuple:
+    """The backward of ``BatchNormGrad`` for (ggx, ggw, ggb), any of them None, written with
+    differentiable ops: the specification of ``BatchNormGradGrad`` and its own backward."""
+
+    def avg(u: Tensor) -> Tensor:
+        return mean(u, axes, keepdim=True)
+
+    def project(u: Tensor) -> Tensor:  # P(u) = u − ⟨u⟩ − x̂·⟨u·x̂⟩
+        return u - avg(u) - xh * avg(u * xh)
+
+    centred = x - avg(x)
+    s = 1 / sqrt(avg(centred * centred) + eps)
+    xh = centred * s
+    a = w * s
+    g_gy = broadcast_to(ggb, x.shape) if ggb is not None else None
+    if ggw is not None:
+        g_gy = ggw * xh if g_gy is None else g_gy + ggw * xh
+    if ggx is None:
+        return (None if ggw is None else s * project(ggw * gy)), None, g_gy
+    p_gy = project(gy)
+    g_gy = a * project(ggx) if g_gy is None else g_gy + a * project(ggx)
+    g_w = sum(ggx * p_gy * s, axes, keepdim=True)  # Σ ggx·∂gx/∂w, ∂gx/∂w = s·P(gy)
+    # x̂ with s fixed: u = −a·(ggx·⟨gy·x̂⟩ + gy·⟨ggx·x̂⟩) + ggw·gy; s itself: ∂s/∂x = −s²·x̂/n
+    u = -a * (ggx * avg(gy * xh) + gy * avg(ggx * xh))
+    if ggw is not None:
+        u = u + ggw * gy
+    g_x = s * project(u) - s * xh * avg(ggx * a * p_gy)
+    return g_x, g_w, g_gy
+
+
+class BatchNormGradGrad(Function):
+    """(g_x, g_w, g_gy), the backward of ``BatchNormGrad``, as one op on raw arrays (the backend's
+    ``batch_norm_grad_grad`` kernel: a few passes where the composed formula takes about 45
+    full-size ops). Its own backward, a third derivative no training step needs, differentiates
+    :func:`batch_norm_second_order` with the engine, so every order still works."""
+
+    def forward(self, x, w, gy, ggx, ggw, ggb, axes, eps):
+        c = x.shape[1]
+        g_x, g_w, g_gy = kernels(x).batch_norm_grad_grad(
+            x, w.reshape(c), gy, ggx, ggw.reshape(c), ggb.reshape(c), eps
+        )
+        return g_x, g_w.reshape(w.shape), g_gy
+
+    def backward(self, h_x, h_w, h_gy):
+        # the formula is rebuilt on aliases of the inputs, so that the engine's walk ends at this
+        # node's inputs instead of going on into the graph that computed them
+        with enable_grad():
+            aliases = [Alias.apply(t) if t.requires_grad else t for t in self.inputs]
+            outs = batch_norm_second_order(*aliases, self.axes, self.eps)
+        pairs = [(o, h) for o, h in zip(outs, (h_x, h_w, h_gy)) if h is not None and o.requires_grad]
+        wanted = [a for a in aliases if a.requires_grad]
+        if not pairs:
+            return (None,) * len(aliases)
+        grads = iter(
+            grad(
+                [o for o, _ in pairs],
+                wanted,
+                [h for _, h in pairs],
+                create_graph=is_grad_enabled(),
+                allow_unused=True,
+            )
+        )
+        return tuple(next(grads) if a.requires_grad else None for a in aliases)
+
+
+class Alias(Function):
+    """y = x, as a node of its own (its backward passes the gradient on)."""
+
+    saves_inputs = False
+
+    def forward(self, x):
+        return x
+
+    def backward(self, gy):
+        return gy
 
 
 def batch_norm_grad(x: Tensor, w: Tensor, gy: Tensor, axes, eps, mu, s) -> tuple[Tensor, Tensor, Tensor]:

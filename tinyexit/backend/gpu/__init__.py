@@ -28,4 +28,4 @@ else:
     )
 from .elementwise import select
 from .matmul import matmul
-from .normalization import batch_norm, batch_norm_grad
+from .normalization import batch_norm, batch_norm_grad, batch_norm_grad_grad

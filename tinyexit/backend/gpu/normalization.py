@@ -40,3 +40,26 @@ def batch_norm_grad(x, w, gy, mean, s):
     gx += gy * _column(a.astype(x.dtype), x)
     gx -= _column((gb * (a / n)).astype(x.dtype), x)
     return gx, gw, gb
+
+
+def batch_norm_grad_grad(x, w, gy, ggx, ggw, ggb, eps: float):
+    """As :func:`tinyexit.backend.reference.normalization.batch_norm_grad_grad`, for CuPy arrays."""
+    xp = array_module(x)
+
+    def avg(u):
+        return u.mean(axis=_axes(x), keepdims=True)
+
+    centred = x - avg(x)
+    s = 1 / xp.sqrt(avg(centred * centred) + eps)
+    xh = centred * s
+    a = _column(w, x) * s
+
+    def project(u):
+        return u - avg(u) - xh * avg(u * xh)
+
+    p_gy = project(gy)
+    g_gy = _column(ggb, x) + _column(ggw, x) * xh + a * project(ggx)
+    g_w = (ggx * p_gy * s).sum(axis=_axes(x))
+    u = -a * (ggx * avg(gy * xh) + gy * avg(ggx * xh)) + _column(ggw, x) * gy
+    g_x = s * project(u) - s * xh * avg(ggx * a * p_gy)
+    return g_x.astype(x.dtype, copy=False), g_w.astype(x.dtype), g_gy.astype(x.dtype, copy=False)

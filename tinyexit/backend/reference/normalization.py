@@ -63,3 +63,50 @@ def batch_norm_grad(x: np.ndarray, w: np.ndarray, gy: np.ndarray, mean: np.ndarr
     gw = (grows * xhat).sum(axis=1)
     gx = (w * s)[:, None] * (grows - gb[:, None] / n - xhat * gw[:, None] / n)
     return _like(gx.astype(x.dtype, copy=False), x.shape), gw, gb
+
+
+def batch_norm_grad_grad(
+    x: np.ndarray,
+    w: np.ndarray,
+    gy: np.ndarray,
+    ggx: np.ndarray,
+    ggw: np.ndarray,
+    ggb: np.ndarray,
+    eps: float,
+):
+    """The vector-Jacobian product of :func:`batch_norm_grad` (x, w, gy) -> (gx, gw, gb).
+
+    With ⟨u⟩ a channel's mean, x̂ and s recomputed from ``x``, a = w·s and the projection
+    P(u) = u − ⟨u⟩ − x̂·⟨u·x̂⟩ (so that gx = a·P(gy)), the gradients for the output gradients
+    ``ggx`` (shape of x), ``ggw`` and ``ggb`` (C,) are
+
+        g_gy = ggb + ggw·x̂ + a·P(ggx)
+        g_w  = Σ ggx·P(gy)·s
+        g_x  = s·P(u) − s·x̂·⟨ggx·a·P(gy)⟩,   u = −a·(ggx·⟨gy·x̂⟩ + gy·⟨ggx·x̂⟩) + ggw·gy
+
+    Returns:
+        ``(g_x, g_w, g_gy)``: g_x and g_gy of the shape of x, g_w of shape (C,).
+    """
+    rows, grows, hrows = _per_channel(x), _per_channel(gy), _per_channel(ggx)
+
+    def avg(u: np.ndarray) -> np.ndarray:
+        return u.mean(axis=1, keepdims=True)
+
+    centred = rows - avg(rows)
+    s = 1 / np.sqrt(avg(centred * centred) + eps)
+    xh = centred * s
+    a = w[:, None] * s
+
+    def project(u: np.ndarray) -> np.ndarray:
+        return u - avg(u) - xh * avg(u * xh)
+
+    p_gy = project(grows)
+    g_gy = ggb[:, None] + ggw[:, None] * xh + a * project(hrows)
+    g_w = (hrows * p_gy * s).sum(axis=1)
+    u = -a * (hrows * avg(grows * xh) + grows * avg(hrows * xh)) + ggw[:, None] * grows
+    g_x = s * project(u) - s * xh * avg(hrows * a * p_gy)
+    return (
+        _like(g_x.astype(x.dtype, copy=False), x.shape),
+        g_w.astype(x.dtype),
+        _like(g_gy.astype(x.dtype, copy=False), x.shape),
+    )
