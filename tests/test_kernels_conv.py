@@ -199,3 +199,21 @@ def test_impossible_shapes_raise(name):
         mod.conv2d_input_grad(np.zeros((2, 5, 3, 3)), np.zeros((5, 3, 3, 3)), (4, 4), 1, 1)
     with pytest.raises(ValueError, match="output gradient has shape"):
         mod.conv2d_weight_grad(x, np.zeros((2, 5, 3, 3)), (3, 3), 1, 1)
+
+
+@pytest.mark.parametrize("offset", [0, 64, 2048, 4032])
+def test_cpu_outputs_start_apart_from_inputs_modulo_4k(offset):
+    """Outputs are placed ``ALIAS_GAP`` bytes past the input modulo 4 KiB, wherever the input lies,
+    and the values do not depend on it."""
+    x64 = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    buffer = np.empty(x64.size + 2048, np.float32)
+    start = ((-buffer.ctypes.data) % 4096 + offset) // 4
+    x = buffer[start : start + x64.size].reshape(x64.shape)
+    x[:] = x64
+    w = np.random.default_rng(1).standard_normal((4, 3, 1, 1)).astype(np.float32)
+    y = cpu_conv.conv2d(x, w, 1, 0)
+    assert (y.ctypes.data - x.ctypes.data) % 4096 == cpu_conv.ALIAS_GAP and y.flags.c_contiguous
+    np.testing.assert_allclose(y, ref_conv.conv2d(x64, w, 1, 0), rtol=1e-5, atol=1e-5)
+    gy = np.ones((2, 4, 16, 16), np.float32)
+    gx = cpu_conv.conv2d_input_grad(gy, np.ones((4, 3, 3, 3), np.float32), (32, 32), 2, 1)
+    assert (gx.ctypes.data - gy.ctypes.data) % 4096 == cpu_conv.ALIAS_GAP

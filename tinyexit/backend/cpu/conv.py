@@ -75,6 +75,11 @@ PARALLEL_MACS = 1 << 22
 """Calls with fewer multiply-adds than this run in the calling thread (see :func:`_threads`)."""
 
 
+ALIAS_GAP = 2560
+"""Bytes between the start of a kernel's input and of its output modulo 4 KiB (see
+:func:`_empty_apart`): far from 0 modulo 4096, 2048 and 1024, the row lengths of the 32x32,
+16x32 and 16x16 layers."""
+
 SERIAL_CALLS = 4
 """Calls of a kernel (per dtype) that run serially before its parallel wrapper is compiled."""
 
@@ -382,6 +387,22 @@ def _in_threads(images, threaded, args: tuple, nt: int, out: np.ndarray, per_thr
         images(*args, 0, 1, out[0] if per_thread else out)
 
 
+def _empty_apart(x: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose start lies ``ALIAS_GAP`` bytes past the start of
+    ``x`` modulo 4 KiB (a view of a slightly larger allocation).
+
+    The products read rows of the input and write rows of the output in step. When both start at
+    nearly the same offset within a 4 KiB page and their rows are a multiple of 4 KiB long (the
+    32x32 layers), a load's 12 low address bits match those of a store still in flight, and the CPU
+    stalls as if they overlapped (4K aliasing). Where NumPy placed the two arrays decided it, so
+    the same layer ran at one speed or at half of it from one process to the next.
+    """
+    size, item = int(np.prod(shape)), np.dtype(dtype).itemsize
+    buffer = np.empty(size + 4096 // item, dtype)
+    start = (x.ctypes.data + ALIAS_GAP - buffer.ctypes.data) % 4096 // item
+    return buffer[start : start + size].reshape(shape)
+
+
 def _round_up(k: int, m: int) -> int:
     """The smallest multiple of ``m`` that is at least ``k``."""
     return -(-k // m) * m
@@ -404,7 +425,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     x, w = np.ascontiguousarray(x, dtype), np.ascontiguousarray(w, dtype)
     (n, c), (o, _, kh, kw) = x.shape[:2], w.shape
     k = c * kh * kw
-    y = np.empty((n, o, ho * wo), dtype)
+    y = _empty_apart(x, (n, o, ho * wo), dtype)
     if use_columns_first(k, ho * wo) and s == (1, 1) and not _is_pointwise((kh, kw), s, pd):
         w2 = np.zeros((_round_up(o, 4), k), dtype)
         w2[:o] = w.reshape(o, k)
@@ -441,7 +462,7 @@ def conv2d_input_grad(
     k = c * kh * kw
     wk = np.zeros((o, _round_up(k, VEC)), dtype)
     wk[:, :k] = w.transpose(0, 2, 3, 1).reshape(o, k)  # columns (p, q, c)
-    gx = np.empty((n, c, h, wd), dtype)
+    gx = _empty_apart(gy, (n, c, h, wd), dtype)
     g3 = gy.reshape(n, o, ho * wo)
     nt = _threads(n, n * o * k * ho * wo, _input_grad_last, dtype)
     args = (g3, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]))
