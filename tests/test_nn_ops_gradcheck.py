@@ -177,6 +177,14 @@ def test_batch_norm_train_forward_and_gradients_match_numpy():
     np.testing.assert_allclose(gb.numpy(), g.sum(axes), rtol=1e-10)
 
 
+def test_batch_norm_without_channels_returns_an_empty_result():
+    x = te.tensor(np.ones((4, 0, 3, 3), np.float32), requires_grad=True)
+    for training in (True, False):
+        y = F.batch_norm(x, te.zeros(0), te.ones(0), te.ones(0), te.zeros(0), training=training)
+        assert y.shape == (4, 0, 3, 3) and y.dtype == np.float32
+    assert te.grad(y.sum(), x)[0].shape == (4, 0, 3, 3)
+
+
 def test_batch_norm_running_statistics_update_like_pytorch():
     x = rand(4, 3, 2, 2, requires_grad=False)
     rm, rv = te.zeros(3, dtype=np.float64), te.ones(3, dtype=np.float64)

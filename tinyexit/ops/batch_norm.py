@@ -190,6 +190,8 @@ def batch_norm(
             scale = scale * weight
         shift = -running_mean * scale if bias is None else bias - running_mean * scale
         return input * scale.reshape(stat_shape) + shift.reshape(stat_shape)
+    if c == 0:
+        return input * 1.0  # no channel to normalise: an empty result, as PyTorch
     if input.numel() // c < 2:
         raise ValueError(f"batch_norm in training needs more than one value per channel, input {input.shape}")
     w = weight.reshape(stat_shape) if weight is not None else Tensor.wrap(xp.ones(stat_shape, input.dtype))
