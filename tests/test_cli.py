@@ -26,8 +26,15 @@ def _demo_output(args: list[str], data_root, timeout: int) -> str:
     ).stdout
 
 
-def _check_demo(out: str, epochs: int, exit_margin: float, budget_margin: float) -> None:
-    """Losses fall, late exits beat early ones and the budgeted curve rises, for both methods."""
+DEMO_EXIT_MARGIN = {"baseline": 5, "l2w": 2}
+"""Points by which the demo's last exit must beat its first: the baseline shows how much harder the
+data is for an early exit (a flat dataset fails it); L2W lifts its early exits most, so its own
+gap is smaller."""
+
+
+def _check_demo(out: str, epochs: int, exit_margin: dict, budget_margin: float) -> None:
+    """Losses fall, late exits beat early ones by ``exit_margin[method]`` points and the budgeted
+    curve rises, for both methods."""
     assert "using synthetic images" in out
     sections = re.split(r"^--- (baseline|l2w)$", out, flags=re.M)
     by_method = dict(zip(sections[1::2], sections[2::2]))
@@ -38,8 +45,8 @@ def _check_demo(out: str, epochs: int, exit_margin: float, budget_margin: float)
         assert len(losses) == epochs and losses[-1] < losses[0], (method, losses)
         accuracy_line = re.search(r"anytime accuracy per exit: (.*)", text).group(1)
         accuracies = [float(v) for v in re.findall(r"([0-9.]+)%", accuracy_line)]
-        # a flat dataset, every exit within a few points of the others, fails this for one method or both
-        assert len(accuracies) == 4 and accuracies[-1] >= accuracies[0] + exit_margin, (method, accuracies)
+        margin = exit_margin[method]
+        assert len(accuracies) == 4 and accuracies[-1] >= accuracies[0] + margin, (method, accuracies)
         exit_accuracies[method] = np.array(accuracies)
     budgeted = re.findall(
         r"^  q=([0-9.]+) +baseline +([0-9.]+) @ ([0-9.]+) +l2w +([0-9.]+) @ ([0-9.]+)$", out, re.M
@@ -59,12 +66,14 @@ def _check_demo(out: str, epochs: int, exit_margin: float, budget_margin: float)
 
 def test_demo_trains_both_methods_and_late_exits_are_more_accurate(tmp_path):
     out = _demo_output(["--epochs", "2", "--n-train", "640"], tmp_path, timeout=600)
-    _check_demo(out, epochs=2, exit_margin=5, budget_margin=3)
+    _check_demo(out, epochs=2, exit_margin=DEMO_EXIT_MARGIN, budget_margin=3)
 
 
 @pytest.mark.slow
 def test_the_full_demo_shows_early_exits_worse_than_late_ones(tmp_path):
-    _check_demo(_demo_output([], tmp_path, timeout=1200), epochs=2, exit_margin=5, budget_margin=3)
+    _check_demo(
+        _demo_output([], tmp_path, timeout=1200), epochs=2, exit_margin=DEMO_EXIT_MARGIN, budget_margin=3
+    )
 
 
 def test_the_demo_trains_l2w_in_a_second_process_with_the_same_results(tmp_path, monkeypatch, capsys):
