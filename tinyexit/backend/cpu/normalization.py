@@ -3,8 +3,8 @@
 NumPy needs a pass and a temporary array for every step of the formula (mean, centre, square,
 mean, scale, shift: nine passes over the activations, more in the backward). These kernels see
 the input as (N, C, L) and take each channel's statistics in two reading passes (the mean, then
-the centred sum of squares, which stays accurate when the mean is large against the spread) and
-write the output in a third. The sums run in float64 and may be reordered (``reassoc``), which
+the centred sums, which stay accurate when the mean is large against the spread: the corrected
+two-pass algorithm) and write the output in a third. The sums run in float64 and may be reordered (``reassoc``), which
 lets LLVM vectorise them.
 """
 
@@ -26,14 +26,19 @@ def _statistics(x, mean, var):  # pragma: no cover - compiled
             for j in range(length):
                 total += row[j]
         mu = total / count
-        total = 0.0
+        shift = squares = 0.0
         for i in range(n):
             row = x[i, c]
             for j in range(length):
                 d = row[j] - mu
-                total += d * d
-        mean[c] = mu
-        var[c] = total / count
+                shift += d
+                squares += d * d
+        # the corrected two-pass formulas: Σd is 0 but for the rounding of μ, and taking it out
+        # makes a constant channel's variance exactly 0 even at large magnitudes (an inf in the
+        # channel makes Σd NaN: the mean stays inf, as NumPy's)
+        mean[c] = mu + shift / count if np.isfinite(shift) else mu
+        v = squares - shift * shift / count
+        var[c] = 0.0 if v < 0 else v / count  # NaN stays NaN
 
 
 @njit(cache=True)

@@ -18,12 +18,21 @@ def _column(v, x):
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
+def _statistics(x):
+    """Mean and biased variance per channel, (C,) each, by the corrected two-pass algorithm (see
+    the reference's ``_statistics``)."""
+    xp = array_module(x)
+    mean = x.mean(axis=_axes(x))
+    shift = (x - _column(mean, x)).mean(axis=_axes(x))
+    mean = xp.where(xp.isfinite(shift), mean + shift, mean)
+    return mean, xp.square(x - _column(mean, x)).mean(axis=_axes(x))
+
+
 def batch_norm(x, w, b, eps: float):
     """As :func:`tinyexit.backend.reference.normalization.batch_norm`, for CuPy arrays."""
     xp = array_module(x)
-    mean = x.mean(axis=_axes(x))
+    mean, var = _statistics(x)
     y = x - _column(mean, x)
-    var = xp.square(y).mean(axis=_axes(x))
     y *= _column((w / xp.sqrt(var + eps)).astype(x.dtype), x)
     y += _column(b.astype(x.dtype), x)
     return y, mean, var
@@ -49,8 +58,9 @@ def batch_norm_grad_grad(x, w, gy, ggx, ggw, ggb, eps: float):
     def avg(u):
         return u.mean(axis=_axes(x), keepdims=True)
 
-    centred = x - avg(x)
-    s = 1 / xp.sqrt(avg(centred * centred) + eps)
+    mean, var = _statistics(x)
+    centred = x - _column(mean, x)
+    s = 1 / xp.sqrt(_column(var, x) + eps)
     xh = centred * s
     a = _column(w, x) * s
 

@@ -23,6 +23,17 @@ def _like(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(rows.reshape((shape[1], shape[0]) + shape[2:]), 0, 1))
 
 
+def _statistics(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and biased variance of each row, by the corrected two-pass algorithm: the mean of the
+    deviations from a first mean is 0 but for that mean's rounding, and adding it back makes a
+    constant row's variance exactly 0 even at magnitudes where the first mean is inexact."""
+    mean = rows.mean(axis=1)
+    with np.errstate(invalid="ignore"):
+        shift = (rows - mean[:, None]).mean(axis=1)
+    mean = np.where(np.isfinite(shift), mean + shift, mean)  # an inf keeps the mean inf
+    return mean, np.square(rows - mean[:, None]).mean(axis=1)
+
+
 def batch_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float):
     """Normalise each channel of ``x`` with its batch statistics.
 
@@ -36,8 +47,7 @@ def batch_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float):
         ``(y, mean, var)``: y of the shape of x, and the mean and biased variance per channel (C,).
     """
     rows = _per_channel(x)
-    mean = rows.mean(axis=1)
-    var = np.square(rows - mean[:, None]).mean(axis=1)
+    mean, var = _statistics(rows)
     s = 1 / np.sqrt(var + eps)
     y = (rows - mean[:, None]) * (w * s)[:, None] + b[:, None]
     return _like(y.astype(x.dtype, copy=False), x.shape), mean, var
@@ -92,8 +102,9 @@ def batch_norm_grad_grad(
     def avg(u: np.ndarray) -> np.ndarray:
         return u.mean(axis=1, keepdims=True)
 
-    centred = rows - avg(rows)
-    s = 1 / np.sqrt(avg(centred * centred) + eps)
+    mean, var = _statistics(rows)
+    centred = rows - mean[:, None]
+    s = 1 / np.sqrt(var[:, None] + eps)
     xh = centred * s
     a = w[:, None] * s
 
