@@ -71,8 +71,13 @@ def test_batch_norm_grad_grad_matches_reference(backend, dtype, shape):
     # against the float64 reference on the same values: with two values per channel, float32
     # results are off by up to about 3e-4 of the largest output (s² amplifies the roundings)
     args = [a.astype(np.float64) for a in (x, w, gy, ggx, ggw, ggb)]
-    expected = ref_norm.batch_norm_grad_grad(*args, 1e-5)
-    for actual, want in zip(NORM[backend].batch_norm_grad_grad(x, w, gy, ggx, ggw, ggb, 1e-5), expected):
+    _, mean, var = ref_norm.batch_norm(args[0], args[1], args[5], 1e-5)
+    s = 1 / np.sqrt(var + 1e-5)
+    expected = ref_norm.batch_norm_grad_grad(*args, mean, s)
+    actual_all = NORM[backend].batch_norm_grad_grad(
+        x, w, gy, ggx, ggw, ggb, mean.astype(dtype), s.astype(dtype)
+    )
+    for actual, want in zip(actual_all, expected):
         assert actual.dtype == dtype and actual.shape == want.shape
         scale = float(np.abs(want).max())
         atol = (1e-3 if dtype == np.float32 else 1e-11) * scale
@@ -123,7 +128,8 @@ def test_batch_norm_grad_grad_reference_is_the_derivative():
         gx, gw, gb = ref_norm.batch_norm_grad(x_, w_, gy_, mean, 1 / np.sqrt(var + 1e-5))
         return float((gx * ggx).sum() + (gw * ggw).sum() + (gb * ggb).sum())
 
-    g_x, g_w, g_gy = ref_norm.batch_norm_grad_grad(x, w, gy, ggx, ggw, ggb, 1e-5)
+    _, mean, var = ref_norm.batch_norm(x, w, np.zeros_like(w), 1e-5)
+    g_x, g_w, g_gy = ref_norm.batch_norm_grad_grad(x, w, gy, ggx, ggw, ggb, mean, 1 / np.sqrt(var + 1e-5))
     for arg, analytic in ((0, g_x), (1, g_w), (2, g_gy)):
         base = [x, w, gy]
         numeric = np.zeros_like(base[arg])
@@ -187,8 +193,8 @@ def test_batch_norm_kernels_agree_on_generated_values(data, shape):
             for actual, want in zip(mod.batch_norm_grad(x, w, gy, expected[1], s), expected_grad):
                 _close_with_extremes(actual, want)
             for actual, want in zip(
-                mod.batch_norm_grad_grad(x, w, gy, gy[::-1], b, w, 1e-5),
-                ref_norm.batch_norm_grad_grad(x, w, gy, gy[::-1], b, w, 1e-5),
+                mod.batch_norm_grad_grad(x, w, gy, gy[::-1], b, w, expected[1], s),
+                ref_norm.batch_norm_grad_grad(x, w, gy, gy[::-1], b, w, expected[1], s),
             ):
                 _close_with_extremes(actual, want)
 

@@ -66,7 +66,9 @@ class BatchNormGrad(Function):
             return batch_norm_second_order(x, w, gy, None, ggw, ggb, self.axes, self.eps)
         xp = array_module(x.data)
         ggw, ggb = (Tensor.wrap(xp.zeros(w.shape, x.dtype)) if g is None else g for g in (ggw, ggb))
-        return BatchNormGradGrad.apply(x, w, gy, ggx, ggw, ggb, axes=self.axes, eps=self.eps)
+        return BatchNormGradGrad.apply(
+            x, w, gy, ggx, ggw, ggb, axes=self.axes, eps=self.eps, mu=self.mu, s=self.s
+        )
 
 
 def batch_norm_second_order(x: Tensor, w: Tensor, gy: Tensor, ggx, ggw, ggb, axes, eps) -> tuple:
@@ -105,10 +107,10 @@ class BatchNormGradGrad(Function):
     full-size ops). Its own backward, a third derivative no training step needs, differentiates
     :func:`batch_norm_second_order` with the engine, so every order still works."""
 
-    def forward(self, x, w, gy, ggx, ggw, ggb, axes, eps):
+    def forward(self, x, w, gy, ggx, ggw, ggb, axes, eps, mu, s):
         c = x.shape[1]
         g_x, g_w, g_gy = kernels(x).batch_norm_grad_grad(
-            x, w.reshape(c), gy, ggx, ggw.reshape(c), ggb.reshape(c), eps
+            x, w.reshape(c), gy, ggx, ggw.reshape(c), ggb.reshape(c), mu.reshape(c), s.reshape(c)
         )
         return g_x, g_w.reshape(w.shape), g_gy
 

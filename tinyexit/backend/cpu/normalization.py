@@ -147,25 +147,23 @@ def batch_norm_grad_grad(
     ggx: np.ndarray,
     ggw: np.ndarray,
     ggb: np.ndarray,
-    eps: float,
+    mean: np.ndarray,
+    s: np.ndarray,
 ):
     """As :func:`tinyexit.backend.reference.normalization.batch_norm_grad_grad`.
 
-    Every channel mean of the formula is a combination of five sums taken in one pass (after the
-    two passes of the statistics), so both outputs are written in a single pass, each entry a
-    combination of ggx, gy and x − μ with per-channel coefficients. With g = ⟨gy⟩,
-    gx̂ = ⟨gy·x̂⟩, h = ⟨ggx⟩, hx̂ = ⟨ggx·x̂⟩ and E = ⟨ggx·P(gy)⟩ = ⟨ggx·gy⟩ − g·h − gx̂·hx̂:
-    g_w = n·s·E; u = α·ggx + β·gy with α = −a·gx̂, β = ggw − a·hx̂, so ⟨u⟩ = α·h + β·g and
-    ⟨u·x̂⟩ = α·hx̂ + β·gx̂; then g_x = s·(u − ⟨u⟩) − (x − μ)·s²·(⟨u·x̂⟩ + a·E) and
-    g_gy = a·ggx + (ggb − a·h) + (x − μ)·s·(ggw − a·hx̂).
+    Every channel mean of the formula is a combination of five sums taken in one pass, so both
+    outputs are written in a single pass, each entry a combination of ggx, gy and x − μ with
+    per-channel coefficients. With g = ⟨gy⟩, gx̂ = ⟨gy·x̂⟩, h = ⟨ggx⟩, hx̂ = ⟨ggx·x̂⟩ and
+    E = ⟨ggx·P(gy)⟩ = ⟨ggx·gy⟩ − g·h − gx̂·hx̂: g_w = n·s·E; u = α·ggx + β·gy with α = −a·gx̂,
+    β = ggw − a·hx̂, so ⟨u⟩ = α·h + β·g and ⟨u·x̂⟩ = α·hx̂ + β·gx̂; then
+    g_x = s·(u − ⟨u⟩) − (x − μ)·s²·(⟨u·x̂⟩ + a·E) and g_gy = a·ggx + (ggb − a·h) + (x − μ)·s·(ggw − a·hx̂).
     """
     x3, g3, h3 = _as_ncl(x, x.dtype), _as_ncl(gy, x.dtype), _as_ncl(ggx, x.dtype)
     c, n = x3.shape[1], x3.size // x3.shape[1]
-    mean, var = np.empty(c), np.empty(c)
-    _statistics(x3, mean, var)
     sums = np.empty((c, 5))
-    _second_order_sums(x3, g3, h3, mean, sums)
-    s = 1 / np.sqrt(var + eps)
+    _second_order_sums(x3, g3, h3, mean.astype(np.float64), sums)
+    s = s.astype(np.float64)
     a = w * s
     g, gxh, h, hxh = sums[:, 0] / n, sums[:, 1] * s / n, sums[:, 2] / n, sums[:, 3] * s / n
     e = sums[:, 4] / n - g * h - gxh * hxh

@@ -82,11 +82,12 @@ def batch_norm_grad_grad(
     ggx: np.ndarray,
     ggw: np.ndarray,
     ggb: np.ndarray,
-    eps: float,
+    mean: np.ndarray,
+    s: np.ndarray,
 ):
     """The vector-Jacobian product of :func:`batch_norm_grad` (x, w, gy) -> (gx, gw, gb).
 
-    With ⟨u⟩ a channel's mean, x̂ and s recomputed from ``x``, a = w·s and the projection
+    With ⟨u⟩ a channel's mean, x̂ = (x − μ)·s from the forward's ``mean`` and ``s`` (C,), a = w·s and the projection
     P(u) = u − ⟨u⟩ − x̂·⟨u·x̂⟩ (so that gx = a·P(gy)), the gradients for the output gradients
     ``ggx`` (shape of x), ``ggw`` and ``ggb`` (C,) are
 
@@ -102,10 +103,8 @@ def batch_norm_grad_grad(
     def avg(u: np.ndarray) -> np.ndarray:
         return u.mean(axis=1, keepdims=True)
 
-    mean, var = _statistics(rows)
-    centred = rows - mean[:, None]
-    s = 1 / np.sqrt(var[:, None] + eps)
-    xh = centred * s
+    s = s[:, None]
+    xh = (rows - mean[:, None]) * s
     a = w[:, None] * s
 
     def project(u: np.ndarray) -> np.ndarray:
