@@ -8,7 +8,7 @@ setup(
     description="Learning to Weight Samples for Dynamic Early-exiting Networks (L2W), from scratch.",
     packages=find_packages(include=["tinyexit", "tinyexit.*"]),
     python_requires=">=3.10",
-    install_requires=["numpy>=1.24", "numba>=0.58", "matplotlib>=3.7"],
+    install_requires=["numpy>=1.24", "numba>=0.58", "llvmlite", "matplotlib>=3.7"],
     extras_require={
         "gpu": ["cupy>=13"],
         "dev": [

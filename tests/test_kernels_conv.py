@@ -37,6 +37,8 @@ BLOCK_CASES = [
     (2, 7, 6, 6, 9, (5, 5), 1, 4),
     (2, 12, 9, 11, 8, (1, 1), 2, 0),
     (1, 2, 4, 4, 3, (3, 3), 1, 3),
+    (2, 6, 6, 6, 40, (3, 3), 1, 1),  # forward tiles two registers and one register wide
+    (1, 5, 5, 7, 37, (3, 3), 2, 1),
 ]
 
 
@@ -88,13 +90,16 @@ def test_matches_reference(name, case, dtype):
 
 @pytest.mark.parametrize("case", CASES + BLOCK_CASES, ids=IDS + BLOCK_IDS)
 @pytest.mark.parametrize("columns_first", [False, True], ids=["channels-last", "channels-first"])
+@pytest.mark.parametrize("tiles", [False, True], ids=["columns", "weight-tiles"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_cpu_column_layouts(monkeypatch, case, columns_first, dtype):
+def test_cpu_column_layouts(monkeypatch, case, columns_first, tiles, dtype):
     # the CPU kernels pick a column layout per call: force each one on every case, including
-    # sizes that are and are not multiples of the 4x4 blocks of the matrix products; the
-    # channels-last products go through the columns in several blocks of VEC
+    # sizes that are and are not multiples of the 4x4 blocks and 6-row tiles of the matrix
+    # products; the channels-last products go through the columns in several blocks of VEC
     x, w, gy = _data(case, dtype)
     monkeypatch.setattr(cpu_conv, "use_columns_first", lambda k, pixels: columns_first)
+    monkeypatch.setattr(cpu_conv, "_shifting_pays", lambda *args: columns_first)
+    monkeypatch.setattr(cpu_conv, "_weight_tiles_pay", lambda *args: tiles)
     monkeypatch.setattr(cpu_conv, "K_BLOCK", cpu_conv.VEC)
     expected = _all_three(ref_conv, case, x, w, gy)
     for got, want in zip(_all_three(cpu_conv, case, x, w, gy), expected):
@@ -113,6 +118,8 @@ def test_cpu_threads(monkeypatch, threads, columns_first, case):
     monkeypatch.setattr(cpu_conv, "PARALLEL_MACS", 0)
     monkeypatch.setattr(cpu_conv, "SERIAL_CALLS", 0)
     monkeypatch.setattr(cpu_conv, "use_columns_first", lambda k, pixels: columns_first)
+    monkeypatch.setattr(cpu_conv, "_shifting_pays", lambda *args: columns_first)
+    monkeypatch.setattr(cpu_conv, "_weight_tiles_pay", lambda *args: columns_first)
     x, w, gy = _data(case, np.float32)
     expected = _all_three(ref_conv, case, x, w, gy)
     before = numba.get_num_threads()

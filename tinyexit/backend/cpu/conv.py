@@ -1,44 +1,63 @@
-"""2-D convolution kernels for the CPU: Numba matrix products on im2col columns, image by image.
+"""2-D convolution kernels for the CPU: Numba matrix products, image by image.
 
-Each image is unfolded into a column matrix in one of two layouts, and multiplied by the weight
-``w`` seen as an ``(O, K)`` matrix (``K = C*kh*kw``) with a Numba matrix product (in
-:mod:`.products`) that LLVM vectorises along one of the two matrix dimensions:
+**Forward** (also the input gradient at stride 1, which is a convolution of ``gy`` by the
+flipped and transposed weight): one matrix product per image, without im2col, by
+:func:`.products._tile_product`, which keeps 6x2-register tiles of the output in vector
+registers and reads its factors through row and column offsets. Two layouts:
+
+- **shifted, channels-first** (:func:`_forward_shifted`): ``y[o, pixel] = sum_k w[o, k] *
+  b[k, pixel]`` where, with the output pixels laid out on the padded width, row ``(c, p, q)``
+  of ``b`` is the flat padded image read from one offset on (stride 1 only; the ``Wp - Wo``
+  values past each output row are discarded). For 1x1 kernels, few output channels, and images
+  whose padding is a small part of a row (the 32x32 layers).
+- **channels-last** (:func:`_forward_last`): ``y[pixel, o] = sum_k a[pixel, k] * w[k, o]``
+  where the row of a pixel is the channels-last padded image read at its window
+  (``(p*Wp + q)*C + c`` from the window's corner, any stride); the output is transposed back.
+  For the smaller images, whose padding would be a large share of a shifted row (the 16x16 and
+  8x8 layers), and every stride but 1. :func:`_shifting_pays` picks between the two.
+
+**Weight gradient** (:func:`_weight_grad_tiles`): the same tiles, with the pixels as the sum:
+``gw[(p, q, c), o] = sum_pixel a[pixel, (p, q, c)] * gy[o, pixel]``, ``a`` read from the
+channels-last padded image as in the forward and ``gy[n]`` transposed. Where that does not pay
+(:func:`_weight_tiles_pay`: fewer than 8 input channels, 1x1 kernels on large images), and for
+the **input gradient** at strides other than 1, each image is unfolded into a column matrix in
+one of two layouts and multiplied with a Numba matrix product that LLVM vectorises along one
+matrix dimension:
 
 - **channels-last** (``cols[pixel, (p, q, c)]``, rows padded with zeros to a multiple of
-  ``VEC``): the forward output ``y[o, pixel]`` is a dot product along ``K`` (:func:`_dot`),
-  the weight gradient adds rows of ``cols`` (:func:`_axpy`, vectorised along ``K``), and the
-  input gradient adds rows of ``w`` into ``dcols[pixel, :]`` before the scatter-add col2im.
-- **channels-first** (``cols[(c, p, q), pixel]``): the forward output adds rows of ``cols``
-  (:func:`_axpy`, vectorised along the pixels) and the weight gradient is a dot product along
-  the pixels. A 1x1 convolution with stride 1 and no padding skips im2col: ``cols`` is the
-  image itself. Other stride-1 convolutions skip it too (:func:`_forward_shifted`,
-  :func:`_weight_grad_shifted`): with the output pixels laid out on the padded width, the
-  column row of ``(c, p, q)`` is the flat padded image read from one offset on, so the products
-  (:func:`_axpy_shifted`, :func:`_dot_shifted`) read shifted views of it.
+  ``VEC``): the weight gradient adds rows of ``cols`` (:func:`_axpy`, vectorised along ``K``),
+  and the input gradient at strides other than 1 adds rows of ``w`` into ``dcols[pixel, :]``
+  before the scatter-add col2im.
+- **channels-first** (``cols[(c, p, q), pixel]``): the weight gradient is a dot product along
+  the pixels (:func:`_dot`). A 1x1 convolution with stride 1 and no padding skips im2col:
+  ``cols`` is the image itself. Other stride-1 convolutions skip it too
+  (:func:`_weight_grad_shifted`), reading shifted views of the padded image as the forward does
+  (:func:`_dot_shifted`).
 
-:func:`use_columns_first` picks the layout that vectorises along the longer dimension. With
-stride 1 the input gradient is itself a convolution, of ``gy`` by the flipped and transposed
-weight, so it goes through the forward kernels; other strides use channels-last columns and
-col2im. The images of the batch are split between ``numba.get_num_threads()`` threads
+:func:`use_columns_first` picks the weight gradient's layout that vectorises along the longer
+dimension. The images of the batch are split between ``numba.get_num_threads()`` threads
 (``prange``), each with its own scratch; the weight gradient sums one partial result per thread.
 Small calls and the first calls of each kernel run in the calling thread (:func:`_threads`).
 
 Why it is written this way (the measurements are in ``docs/benchmarks.md``):
 
-- The products are Numba loops, not NumPy's ``@``: Numba compiles for the host CPU (AVX-512
+- The products are Numba code, not NumPy's ``@``: Numba compiles for the host CPU (AVX-512
   where there is one), which beats the OpenBLAS sgemm kernel that ``OPENBLAS_CORETYPE=Haswell``
-  selects on these small products. :func:`_dot` keeps a 4x4 block of sums in registers
-  (``reassoc`` lets LLVM reorder them); :func:`_axpy` makes each load and store of the output
-  serve 16 fused multiply-adds.
-- Stride 1 reads shifted views instead of building columns: im2col wrote each input value
-  ``kh*kw`` times into a column matrix far larger than the level-1 cache for every image, and
-  that copy plus reading it back cost a large share of the small-channel layers; the padded
-  image is ``kh*kw`` times smaller and the views of one channel overlap. The price is the
-  ``Wp - Wo`` discarded values per output row, small next to that. The shifted products pad
-  the weight (forward) and the output gradient (weight gradient) with zero rows to a multiple
-  of 4, so that every row goes through the 4-row blocks: a single-row pass (three outputs in
-  the input gradient of a 3-channel layer) reads and writes its output row once per column
-  row, several times slower per multiply-add.
+  selects on these small products. The forward's tiles (:mod:`.simd`) reach 85-100 % of the
+  machine's multiply-add peak where the loops that LLVM vectorises by itself reached 40-85 %:
+  :func:`_dot` keeps a 4x4 block of sums in registers but must sum each across its lanes at
+  the end (``reassoc`` lets LLVM reorder them); :func:`_axpy` loads and stores a row of the
+  output for every 16 fused multiply-adds.
+- Neither forward layout builds columns: im2col wrote each input value ``kh*kw`` times into a
+  column matrix far larger than the level-1 cache for every image, and that copy plus reading
+  it back cost a large share of the small-channel layers (and, on the 8x8 layers, 2-4 ms of a
+  6-7 ms forward); the tiles read the padded image itself through offsets.
+- The shifted weight gradient reads the padded image, ``kh*kw`` times smaller than the columns,
+  at the price of the ``Wp - Wo`` discarded values per output row. The shifted products pad
+  the weight (forward, to a multiple of 6) and the output gradient (weight gradient, of 4)
+  with zero rows, so that every row goes through the full tiles: a single-row pass (three
+  outputs in the input gradient of a 3-channel layer) was several times slower per
+  multiply-add.
 - The channels-last im2col copies each kernel row (``kw*C`` values, contiguous in the padded
   image whatever the stride) in one run, and :func:`_transpose` moves 8 rows per pass: with
   a row per pass most of the time went into the transpose to channels-last, not the copies.
@@ -60,8 +79,9 @@ from numba import prange
 
 from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
 
+from . import simd
 from .jit import njit
-from .products import _add, _axpy, _axpy_shifted, _copy, _dot, _dot_shifted
+from .products import _add, _axpy, _copy, _dot, _dot_shifted, _tile_product
 
 VEC = 16
 """Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512
@@ -134,6 +154,18 @@ def _pad_flat(x, n, ph, pw, xs):
 
 
 @njit(cache=True)
+def _pad_last(x, n, ph, pw, tmp, xp):
+    """Copy ``x[n]`` channels-last into the flat padded image ``xp`` (``xpad[i, j, c]`` at
+    ``(i*Wp + j)*C + c``), whose border must be 0, through the ``(H*W, C)`` scratch ``tmp``."""
+    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
+    wp = w + 2 * pw
+    _transpose(x[n].reshape(c_, h * w), tmp)
+    for i in range(h):
+        start = ((i + ph) * wp + pw) * c_
+        _copy(xp[start : start + w * c_], tmp[i * w : (i + 1) * w].reshape(-1))
+
+
+@njit(cache=True)
 def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
     """Fill ``cols[i*wo + j, (p*kw + q)*C + c] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-last).
 
@@ -141,13 +173,9 @@ def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
     the columns of ``cols`` from ``kh*kw*C`` on are left as they are. Whatever the stride, the
     ``kw*C`` values of one kernel row are contiguous in ``xp``, so each kernel row is one copy.
     """
-    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
-    wp = w + 2 * pw
+    c_, wp = x.shape[1], x.shape[3] + 2 * pw
     run = kw * c_
-    _transpose(x[n].reshape(c_, h * w), tmp)
-    for i in range(h):
-        start = ((i + ph) * wp + pw) * c_
-        _copy(xp[start : start + w * c_], tmp[i * w : (i + 1) * w].reshape(-1))
+    _pad_last(x, n, ph, pw, tmp, xp)
     for i in range(ho):
         for j in range(wo):
             row = cols[i * wo + j]
@@ -202,72 +230,73 @@ def _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols):
 
 
 @njit(cache=True)
-def _forward_last_images(x, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, t, nt, y):
-    """Images ``t, t + nt, ...`` of :func:`_forward_last`."""
-    n_, c_, h, w = x.shape
-    xp = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
-    tmp = np.empty((h * w, c_), x.dtype)
-    cols = np.zeros((ho * wo, wk.shape[1]), x.dtype)
-    for n in range(t, n_, nt):
-        _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols)
-        for k0 in range(0, wk.shape[1], kc):
-            _dot(wk, cols, y[n], k0, min(k0 + kc, wk.shape[1]), k0 > 0)
-
-
-@njit(cache=True, parallel=True)
-def _forward_last(x, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, y):
-    """``y[n] = wk @ cols_n.T`` with channels-last columns; ``y`` is ``(N, O, Ho*Wo)``."""
-    for t in prange(nt):
-        _forward_last_images(x, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, np.int64(t), nt, y)
-
-
-@njit(cache=True)
-def _forward_first_images(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, t, nt, y):
-    """Images ``t, t + nt, ...`` of :func:`_forward_first`."""
-    n_, c_, h, w = x.shape
-    xp = np.zeros((c_, h + 2 * ph, w + 2 * pw), x.dtype)
-    cols = np.empty((0 if direct else w2.shape[1], ho * wo), x.dtype)
-    for n in range(t, n_, nt):
-        if direct:
-            _axpy(w2, x[n].reshape(c_, h * w), y[n], 0, ho * wo, False)
-        else:
-            _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols)
-            _axpy(w2, cols, y[n], 0, ho * wo, False)
-
-
-@njit(cache=True, parallel=True)
-def _forward_first(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, nt, y):
-    """``y[n] = w2 @ cols_n`` with channels-first columns (``x[n]`` itself when ``direct``)."""
-    for t in prange(nt):
-        _forward_first_images(x, w2, kh, kw, sh, sw, ph, pw, ho, wo, direct, np.int64(t), nt, y)
-
-
-@njit(cache=True)
-def _forward_shifted_images(x, w2, kh, kw, ph, pw, ho, wo, t, nt, y):
+def _forward_shifted_images(x, wt, kh, kw, ph, pw, ho, wo, t, nt, y):
     """Images ``t, t + nt, ...`` of :func:`_forward_shifted`."""
     n_, c_, h, w = x.shape
     hp, wp = h + 2 * ph, w + 2 * pw
-    # kw - 1 more zeros for the overhang of the last window row
-    xs = np.zeros(c_ * hp * wp + kw - 1, x.dtype)
-    offsets = np.empty(c_ * kh * kw, np.int64)
-    _shifts(c_, kh, kw, hp, wp, offsets)
-    acc = np.empty((w2.shape[0], ho * wp), x.dtype)
+    k, row, lanes = c_ * kh * kw, ho * wp, simd.lanes(x)
+    width = -(-row // lanes) * lanes
+    # kw - 1 more zeros for the overhang of the last window row, width - row for the last tile
+    xs = np.zeros(c_ * hp * wp + kw - 1 + width - row, x.dtype)
+    b_rows = np.empty(k, np.int64)  # row (c, p, q) of b: the padded image from (c*hp + p)*wp + q
+    _shifts(c_, kh, kw, hp, wp, b_rows)
+    a_rows, a_cols = np.arange(wt.shape[0]) * k, np.arange(k).astype(np.uint64)
+    acc = np.empty((wt.shape[0], width), x.dtype)
     for n in range(t, n_, nt):
         _pad_flat(x, n, ph, pw, xs)
-        _axpy_shifted(w2, xs, offsets, acc)
+        _tile_product(wt.reshape(-1), a_rows, a_cols, xs, b_rows, acc, False)
         for o in range(y.shape[1]):
             for i in range(ho):
                 _copy(y[n, o, i * wo : (i + 1) * wo], acc[o, i * wp : i * wp + wo])
 
 
+@njit(cache=True)
+def _forward_last_images(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, y):
+    """Images ``t, t + nt, ...`` of :func:`_forward_last`."""
+    n_, c_, h, w = x.shape
+    wp = w + 2 * pw
+    k = c_ * kh * kw
+    xs = np.zeros((h + 2 * ph) * wp * c_, x.dtype)
+    tmp = np.empty((h * w, c_), x.dtype)
+    a_rows = np.zeros(-(-ho * wo // 6) * 6, np.int64)  # row of output pixel (i, j): its window's corner
+    for i in range(ho):
+        for j in range(wo):
+            a_rows[i * wo + j] = (i * sh * wp + j * sw) * c_
+    windows = np.empty(kh * kw, np.int64)
+    _shifts(1, kh, kw, 1, wp, windows)
+    a_cols = np.empty(k, np.uint64)  # column (p, q, c) of a: (p*wp + q)*C + c from the corner
+    for pq in range(kh * kw):
+        for c in range(c_):
+            a_cols[pq * c_ + c] = windows[pq] * c_ + c
+    b_rows = np.arange(k) * wt.shape[1]
+    acc = np.empty((a_rows.size, wt.shape[1]), x.dtype)
+    for n in range(t, n_, nt):
+        _pad_last(x, n, ph, pw, tmp, xs)
+        _tile_product(xs, a_rows, a_cols, wt.reshape(-1), b_rows, acc, False)
+        _transpose(acc[: ho * wo, : y.shape[1]], y[n])
+
+
 @njit(cache=True, parallel=True)
-def _forward_shifted(x, w2, kh, kw, ph, pw, ho, wo, nt, y):
-    """``y[n] = w2 @ cols_n`` for stride 1 without im2col: output pixel ``(i, j)`` sits at
-    ``i*Wp + j`` of a row of length ``Ho*Wp`` (``Wp`` the padded width), where the column row of
-    ``(c, p, q)`` is the padded image read from ``(c*Hp + p)*Wp + q`` on; the ``Wp - Wo`` values
-    past each output row are discarded. ``w2`` has a multiple of 4 rows, ``y`` the first ``O``."""
+def _forward_shifted(x, wt, kh, kw, ph, pw, ho, wo, nt, y):
+    """``y[n] = w @ cols_n`` at stride 1 without columns, by tiles of the product kept in
+    registers (:func:`.products._tile_product`): ``wt`` is the ``(O, K)`` weight with its rows
+    padded to a multiple of 6; output pixel ``(i, j)`` sits at ``i*Wp + j`` of a row of length
+    ``Ho*Wp`` (``Wp`` the padded width), where the column row of ``(c, p, q)`` is the padded
+    image read from ``(c*Hp + p)*Wp + q`` on; the ``Wp - Wo`` values past each output row are
+    discarded."""
     for t in prange(nt):
-        _forward_shifted_images(x, w2, kh, kw, ph, pw, ho, wo, np.int64(t), nt, y)
+        _forward_shifted_images(x, wt, kh, kw, ph, pw, ho, wo, np.int64(t), nt, y)
+
+
+@njit(cache=True, parallel=True)
+def _forward_last(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, nt, y):
+    """``y[n].T = a_n @ wt`` without columns, by tiles of the product kept in registers
+    (:func:`.products._tile_product`): ``wt`` is the ``(K, O)`` weight with rows ``(p, q, c)``
+    and columns padded to a multiple of the register's lanes; the image is copied channels-last
+    with its padding, and the row of output pixel ``(i, j)`` is read from it at its window, any
+    stride."""
+    for t in prange(nt):
+        _forward_last_images(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, np.int64(t), nt, y)
 
 
 @njit(cache=True)
@@ -288,6 +317,42 @@ def _input_grad_last(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, gx):
     """``gx[n] = col2im(gy[n].T @ wk)`` with channels-last columns; ``gy`` is ``(N, O, Ho*Wo)``."""
     for t in prange(nt):
         _input_grad_last_images(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, np.int64(t), nt, gx)
+
+
+@njit(cache=True)
+def _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, part):
+    """Adds images ``t, t + nt, ...`` of :func:`_weight_grad_tiles` into ``part``."""
+    n_, c_, h, w = x.shape
+    wp = w + 2 * pw
+    pixels, o_, lanes = ho * wo, gy.shape[1], part.shape[1]
+    xs = np.zeros((h + 2 * ph) * wp * c_, x.dtype)
+    tmp = np.empty((h * w, c_), x.dtype)
+    windows = np.empty(kh * kw, np.int64)
+    _shifts(1, kh, kw, 1, wp, windows)
+    a_rows = np.zeros(part.shape[0], np.int64)  # row (p, q, c): (p*wp + q)*C + c from a window
+    for pq in range(kh * kw):
+        for c in range(c_):
+            a_rows[pq * c_ + c] = windows[pq] * c_ + c
+    a_cols = np.empty(pixels, np.uint64)  # column of output pixel (i, j): its window's corner
+    for i in range(ho):
+        for j in range(wo):
+            a_cols[i * wo + j] = (i * sh * wp + j * sw) * c_
+    gt = np.zeros((pixels, lanes), x.dtype)  # gy[n] transposed, zeros past its O columns
+    b_rows = np.arange(pixels) * lanes
+    for n in range(t, n_, nt):
+        _pad_last(x, n, ph, pw, tmp, xs)
+        _transpose(gy[n], gt[:, :o_])
+        _tile_product(xs, a_rows, a_cols, gt.reshape(-1), b_rows, part, True)
+
+
+@njit(cache=True, parallel=True)
+def _weight_grad_tiles(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, nt, parts):
+    """``parts[t] += sum cols_n.T @ gy[n].T`` over images ``n = t, t + nt, ...``, one zeroed
+    partial sum per thread, rows ``(p, q, c)`` padded to a multiple of 6, columns ``O`` to one of
+    the register's lanes: the channels-last forward's tiles with the pixels as the sum, without
+    im2col (the window of a pixel is read from the channels-last padded image, any stride)."""
+    for t in prange(nt):
+        _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, np.int64(t), nt, parts[t])
 
 
 @njit(cache=True)
@@ -413,6 +478,28 @@ def _block(kp: int) -> int:
     return _round_up(-(-kp // -(-kp // K_BLOCK)), VEC)
 
 
+def _shifting_pays(kernel_hw: tuple[int, int], wo: int, wp: int, o: int, dtype) -> bool:
+    """Pick the layout of a stride-1 forward (the measurements are in ``docs/benchmarks.md``).
+
+    Shifted (channels-first) for a 1x1 kernel, which the channels-last layout would have to
+    transpose in and out for little work; for fewer than two registers of output channels, which
+    would leave the channels-last tiles one register wide; and where the ``Wp - Wo`` discarded
+    columns per output row are few (the 32x32 layers: 34 for 32). Else channels-last (the 16x16
+    and 8x8 layers, where 18 or 10 columns are computed for 16 or 8).
+    """
+    lanes = simd.REGISTER_BYTES // np.dtype(dtype).itemsize
+    return tuple(kernel_hw) == (1, 1) or o < 2 * lanes or wp <= 1.07 * wo
+
+
+def _weight_tiles_pay(c: int, pointwise: bool, pixels: int) -> bool:
+    """Whether a weight gradient goes through :func:`_weight_grad_tiles` (measured in
+    ``docs/benchmarks.md``): not with fewer than 8 input channels, whose sums over ``C*kh*kw``
+    rows fill few tiles, nor for a 1x1 convolution of a large image, where transposing the image
+    and the output gradient costs more than the few multiply-adds per value; the dot products
+    along the pixels of :func:`_weight_grad_first` and :func:`_weight_grad_shifted` take those."""
+    return c >= 8 and not (pointwise and pixels >= 256)
+
+
 def _is_pointwise(kernel_hw, stride, padding) -> bool:
     """True for a 1x1 kernel with stride 1 and no padding (im2col is the identity)."""
     return tuple(kernel_hw) == (1, 1) and stride == (1, 1) and padding == (0, 0)
@@ -426,22 +513,16 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     (n, c), (o, _, kh, kw) = x.shape[:2], w.shape
     k = c * kh * kw
     y = _empty_apart(x, (n, o, ho * wo), dtype)
-    if use_columns_first(k, ho * wo) and s == (1, 1) and not _is_pointwise((kh, kw), s, pd):
-        w2 = np.zeros((_round_up(o, 4), k), dtype)
-        w2[:o] = w.reshape(o, k)
+    if s == (1, 1) and _shifting_pays((kh, kw), wo, wo + kw - 1, o, dtype):
+        wt = np.zeros((_round_up(o, 6), k), dtype)
+        wt[:o] = w.reshape(o, k)  # columns (c, p, q)
         nt = _threads(n, n * o * k * ho * wo, _forward_shifted, dtype)
-        _in_threads(_forward_shifted_images, _forward_shifted, (x, w2, kh, kw, *pd, ho, wo), nt, y)
-    elif use_columns_first(k, ho * wo):
-        direct = _is_pointwise((kh, kw), s, pd)
-        nt = _threads(n, n * o * k * ho * wo, _forward_first, dtype)
-        args = (x, w.reshape(o, k), kh, kw, *s, *pd, ho, wo, direct)
-        _in_threads(_forward_first_images, _forward_first, args, nt, y)
+        _in_threads(_forward_shifted_images, _forward_shifted, (x, wt, kh, kw, *pd, ho, wo), nt, y)
     else:
-        wk = np.zeros((o, _round_up(k, VEC)), dtype)
-        wk[:, :k] = w.transpose(0, 2, 3, 1).reshape(o, k)  # columns (p, q, c)
+        wt = np.zeros((k, _round_up(o, simd.REGISTER_BYTES // dtype.itemsize)), dtype)
+        wt[:, :o] = w.transpose(2, 3, 1, 0).reshape(k, o)  # rows (p, q, c)
         nt = _threads(n, n * o * k * ho * wo, _forward_last, dtype)
-        args = (x, wk, kh, kw, *s, *pd, ho, wo, _block(wk.shape[1]))
-        _in_threads(_forward_last_images, _forward_last, args, nt, y)
+        _in_threads(_forward_last_images, _forward_last, (x, wt, kh, kw, *s, *pd, ho, wo), nt, y)
     return y.reshape(n, o, ho, wo)
 
 
@@ -480,6 +561,14 @@ def conv2d_weight_grad(
     dtype = np.result_type(x, gy)
     x, gy = np.ascontiguousarray(x, dtype), np.ascontiguousarray(gy, dtype)
     k, g3 = c * kh * kw, gy.reshape(n, o, ho * wo)
+    if _weight_tiles_pay(c, _is_pointwise(kernel_hw, s, pd), ho * wo):
+        nt = _threads(n, n * o * k * ho * wo, _weight_grad_tiles, dtype)
+        lanes = simd.REGISTER_BYTES // dtype.itemsize
+        parts = np.zeros((nt, _round_up(k, 6), _round_up(o, lanes)), dtype)
+        args = (x, g3, kh, kw, *s, *pd, ho, wo)
+        _in_threads(_weight_grad_tiles_images, _weight_grad_tiles, args, nt, parts, True)
+        gwt = parts.sum(axis=0)[:k, :o].reshape(kh, kw, c, o)
+        return np.ascontiguousarray(gwt.transpose(3, 2, 0, 1))
     if use_columns_first(k, ho * wo) and s == (1, 1) and not _is_pointwise(kernel_hw, s, pd):
         nt = _threads(n, n * o * k * ho * wo, _weight_grad_shifted, dtype)
         parts = np.zeros((nt, _round_up(o, 4), _round_up(k, 4)), dtype)

@@ -1,0 +1,115 @@
+"""The register-tiled matrix product of the CPU convolutions and the vector values it is built from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinyexit.backend.cpu import simd
+from tinyexit.backend.cpu.products import _tile_product
+from tinyexit.backend.cpu.simd import REGISTER_BYTES
+
+DTYPES = [np.float32, np.float64]
+
+
+def _lanes(dtype) -> int:
+    return REGISTER_BYTES // np.dtype(dtype).itemsize
+
+
+def _operands(m, k, n, dtype, seed=0, gather=False):
+    """``a`` (m x k) and ``b`` (k x n) as flat arrays with row and column offsets, padded as
+    :func:`_tile_product` needs: ``c`` rows up to a multiple of 6, columns to one of the lanes.
+
+    With ``gather``, ``a``'s rows are read from scattered starts of a larger array and its
+    columns at a stride of 3, as the channels-last convolution reads windows of an image.
+    """
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    rows, cols = -(-m // 6) * 6, -(-n // _lanes(dtype)) * _lanes(dtype)
+    if gather:
+        starts = rng.permutation(m + 2)[:m] * (3 * k)
+        flat_a = np.zeros((m + 2) * 3 * k + 3 * k, dtype)
+        for r in range(m):
+            flat_a[starts[r] : starts[r] + 3 * k : 3] = a[r]
+        a_rows, a_cols = np.concatenate([starts, np.zeros(rows - m, np.int64)]), np.arange(k) * 3
+    else:
+        flat_a = np.concatenate([a.reshape(-1), np.zeros(k, dtype)])
+        a_rows, a_cols = np.minimum(np.arange(rows), m) * k, np.arange(k)
+    flat_b = np.concatenate([b.reshape(-1), np.zeros(cols, dtype)])
+    args = (flat_a, a_rows.astype(np.int64), a_cols.astype(np.uint64), flat_b, np.arange(k) * n)
+    return a, b, args, (rows, cols)
+
+
+# (m, k, n): full 6-row tiles and leftover rows, tiles two registers wide, one wide, and both;
+# k = 1 and k = 0 (an empty sum)
+SHAPES = [(6, 5, 32), (7, 3, 16), (12, 40, 48), (1, 1, 1), (13, 17, 70), (5, 0, 20), (96, 864, 64)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("gather", [False, True], ids=["contiguous", "gathered"])
+def test_tile_product_matches_numpy(shape, dtype, gather):
+    m, k, n = shape
+    a, b, args, (rows, cols) = _operands(m, k, n, dtype, gather=gather)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5 * max(1, k))
+    c = np.full((rows, cols), np.nan, dtype)  # overwritten, never read
+    _tile_product(*args, c, False)
+    np.testing.assert_allclose(c[:m, :n], expected, **tol)
+    start = np.random.default_rng(1).standard_normal((rows, cols)).astype(dtype)
+    c = start.copy()
+    _tile_product(*args, c, True)
+    np.testing.assert_allclose(c[:m, :n], start[:m, :n] + expected, **tol)
+
+
+def test_tile_product_rounds_once_per_multiply_add():
+    # (1 + 2^-12)^2 - 1 = 2^-11 + 2^-24 exactly; a float32 product rounded before the add loses the
+    # 2^-24 (a tie, to even), a fused multiply-add keeps it
+    lanes = _lanes(np.float32)
+    x = np.float32(1 + 2.0**-12)
+    args = (
+        np.full(2, x),
+        np.zeros(6, np.int64),
+        np.zeros(1, np.uint64),
+        np.full(2 * lanes, x),
+        np.zeros(1, np.int64),
+    )
+    c = np.full((6, lanes), -1, np.float32)
+    _tile_product(*args, c, True)
+    assert np.all(c == np.float32(2.0**-11 + 2.0**-24))
+    assert np.float32(x * x) - np.float32(1) == np.float32(2.0**-11)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 14),
+    k=st.integers(0, 12),
+    n=st.integers(1, 50),
+    value=st.sampled_from([0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e-30]),
+    where=st.integers(0, 10_000),
+)
+def test_tile_product_propagates_extreme_values_as_numpy(m, k, n, value, where):
+    a, b, args, (rows, cols) = _operands(m, k, n, np.float64, seed=where)
+    if k:
+        a[where % m, where % k] = value
+        args[0][: m * k] = a.reshape(-1)
+    c = np.empty((rows, cols))
+    _tile_product(*args, c, False)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = np.einsum("ik,kj->ij", a, b) if k else np.zeros((m, n))
+    np.testing.assert_allclose(c[:m, :n], expected, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_register_width_follows_the_cpu():
+    assert REGISTER_BYTES in (16, 32, 64)
+    assert _lanes(np.float32) * 4 == _lanes(np.float64) * 8 == REGISTER_BYTES
+    from numba import njit
+
+    @njit
+    def lanes_of(x):
+        return simd.lanes(x)
+
+    assert lanes_of(np.zeros(1, np.float32)) == _lanes(np.float32)
+    assert lanes_of(np.zeros(1, np.float64)) == _lanes(np.float64)

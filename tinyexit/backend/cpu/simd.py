@@ -1,0 +1,128 @@
+"""Vector values for Numba kernels: a register of float32 or float64 lanes, loaded, stored and
+updated with a fused multiply-add, as compiler intrinsics.
+
+LLVM vectorises a loop along one array axis by itself, but it will not keep a tile of a matrix
+product's output in vector registers across the reduction: written with scalar sums, the sums of
+an ``MR x NR`` tile stay scalar. :func:`.products._tile_product` therefore spells its tile out
+in these vectors, one per ``lanes`` output columns, and LLVM maps each to one register.
+
+The register width follows the CPU Numba compiles for: 64 bytes with AVX-512 (16 float32), 32
+with AVX2 (8), else 16. A tile of 12 vectors then fits in the register file of each.
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llvm_binding
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+
+def _register_bytes() -> int:
+    """The vector register width Numba's code for this CPU has, in bytes."""
+    if numba.config.CPU_NAME:  # a portable target (NUMBA_CPU_NAME) assumes no wide vectors
+        return 16
+    features = llvm_binding.get_host_cpu_features()
+    return 64 if features.get("avx512f") else 32 if features.get("avx2") else 16
+
+
+REGISTER_BYTES = _register_bytes()
+
+
+class Vector(types.Type):
+    """The Numba type of a register of ``dtype`` lanes (``REGISTER_BYTES`` wide)."""
+
+    def __init__(self, dtype: types.Float):
+        self.dtype, self.lanes = dtype, REGISTER_BYTES // (dtype.bitwidth // 8)
+        super().__init__(name=f"vector{self.lanes}x{dtype}")
+
+
+@register_model(Vector)
+class _VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(
+            dmm, fe_type, ir.VectorType(dmm.lookup(fe_type.dtype).get_value_type(), fe_type.lanes)
+        )
+
+
+def _element_pointer(context, builder, array_type, array, index):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.gep(data, [index])
+
+
+@intrinsic
+def lanes(typingctx, array):
+    """The number of ``array.dtype`` values in one register (a compile-time constant)."""
+    count = REGISTER_BYTES // array.dtype.bitwidth * 8
+
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.intp, count)
+
+    return types.intp(array), codegen
+
+
+@intrinsic
+def load(typingctx, array, index):
+    """The register of values ``array[index : index + lanes]`` of a 1-D contiguous array."""
+    vector = Vector(array.dtype)
+
+    def codegen(context, builder, signature, args):
+        pointer = _element_pointer(context, builder, signature.args[0], *args)
+        value_type = context.get_value_type(vector)
+        return builder.load(
+            builder.bitcast(pointer, value_type.as_pointer()), align=array.dtype.bitwidth // 8
+        )
+
+    return vector(array, index), codegen
+
+
+@intrinsic
+def store(typingctx, array, index, value):
+    """``array[index : index + lanes] = value`` for a 1-D contiguous array."""
+
+    def codegen(context, builder, signature, args):
+        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1])
+        target = builder.bitcast(pointer, args[2].type.as_pointer())
+        builder.store(args[2], target, align=array.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.void(array, index, value), codegen
+
+
+@intrinsic
+def zeros(typingctx, array):
+    """A register of zeros of ``array.dtype``."""
+    vector = Vector(array.dtype)
+
+    def codegen(context, builder, signature, args):
+        value_type = context.get_value_type(vector)
+        return ir.Constant(value_type, [0.0] * vector.lanes)
+
+    return vector(array), codegen
+
+
+@intrinsic
+def fma(typingctx, acc, scalar, value):
+    """``acc + scalar * value`` in every lane, one rounding (``scalar`` broadcast to all lanes)."""
+
+    def codegen(context, builder, signature, args):
+        acc_value, scalar_value, vector_value = args
+        vector_type = acc_value.type
+        scalar_value = context.cast(builder, scalar_value, signature.args[1], signature.args[0].dtype)
+        lane0 = builder.insert_element(
+            ir.Constant(vector_type, ir.Undefined), scalar_value, ir.Constant(ir.IntType(32), 0)
+        )
+        splat = builder.shuffle_vector(
+            lane0,
+            ir.Constant(vector_type, ir.Undefined),
+            ir.Constant(ir.VectorType(ir.IntType(32), vector_type.count), [0] * vector_type.count),
+        )
+        suffix = f"v{vector_type.count}f{32 if vector_type.element == ir.FloatType() else 64}"
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector_type, [vector_type] * 3), f"llvm.fma.{suffix}"
+        )
+        return builder.call(function, [splat, vector_value, acc_value])
+
+    return acc(acc, scalar, value), codegen
