@@ -224,3 +224,14 @@ def test_cpu_outputs_start_apart_from_inputs_modulo_4k(offset):
     gy = np.ones((2, 4, 16, 16), np.float32)
     gx = cpu_conv.conv2d_input_grad(gy, np.ones((4, 3, 3, 3), np.float32), (32, 32), 2, 1)
     assert (gx.ctypes.data - gy.ctypes.data) % 4096 == cpu_conv.ALIAS_GAP
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.float16, np.bool_])
+def test_cpu_kernels_refuse_non_float_arrays_with_a_clear_error(dtype):
+    x, w, gy = (np.ones(shape, dtype) for shape in [(1, 2, 5, 5), (3, 2, 3, 3), (1, 3, 5, 5)])
+    with pytest.raises(TypeError, match=f"float32 or float64, got {np.dtype(dtype)}"):
+        cpu_conv.conv2d(x, w, 1, 1)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cpu_conv.conv2d_input_grad(gy, w, (5, 5), 1, 1)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        cpu_conv.conv2d_weight_grad(x, gy, (3, 3), 1, 1)

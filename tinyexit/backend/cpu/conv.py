@@ -468,6 +468,14 @@ def _empty_apart(x: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
     return buffer[start : start + size].reshape(shape)
 
 
+def _float_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:
+    """The dtype the kernels compute ``a`` with ``b`` in: float32 or float64, else a TypeError."""
+    dtype = np.result_type(a, b)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"the CPU convolution kernels compute in float32 or float64, got {dtype}")
+    return dtype
+
+
 def _round_up(k: int, m: int) -> int:
     """The smallest multiple of ``m`` that is at least ``k``."""
     return -(-k // m) * m
@@ -508,7 +516,7 @@ def _is_pointwise(kernel_hw, stride, padding) -> bool:
 def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> np.ndarray:
     """As :func:`tinyexit.backend.reference.conv.conv2d`, in the dtype of ``x`` and ``w``."""
     s, pd, (ho, wo) = conv_geometry(x.shape, w.shape, stride, padding)
-    dtype = np.result_type(x, w)
+    dtype = _float_dtype(x, w)
     x, w = np.ascontiguousarray(x, dtype), np.ascontiguousarray(w, dtype)
     (n, c), (o, _, kh, kw) = x.shape[:2], w.shape
     k = c * kh * kw
@@ -533,7 +541,7 @@ def conv2d_input_grad(
     (h, wd), (n, o), (_, c, kh, kw) = input_hw, gy.shape[:2], w.shape
     s, pd, (ho, wo) = conv_geometry((n, c, h, wd), w.shape, stride, padding)
     check_conv_grad(gy.shape, (n, o, ho, wo))
-    dtype = np.result_type(gy, w)
+    dtype = _float_dtype(gy, w)
     gy, w = np.ascontiguousarray(gy, dtype), np.ascontiguousarray(w, dtype)
     if s == (1, 1) and pd[0] < kh and pd[1] < kw:
         # gx[c, a, b] = sum_{o,p,q} gy[o, a+ph-p, b+pw-q] w[o, c, p, q]: a stride-1 convolution
@@ -558,7 +566,7 @@ def conv2d_weight_grad(
     (kh, kw), (n, c), o = kernel_hw, x.shape[:2], gy.shape[1]
     s, pd, (ho, wo) = conv_geometry(x.shape, (o, c, kh, kw), stride, padding)
     check_conv_grad(gy.shape, (n, o, ho, wo))
-    dtype = np.result_type(x, gy)
+    dtype = _float_dtype(x, gy)
     x, gy = np.ascontiguousarray(x, dtype), np.ascontiguousarray(gy, dtype)
     k, g3 = c * kh * kw, gy.reshape(n, o, ho * wo)
     if _weight_tiles_pay(c, _is_pointwise(kernel_hw, s, pd), ho * wo):
