@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -113,3 +117,45 @@ def test_register_width_follows_the_cpu():
 
     assert lanes_of(np.zeros(1, np.float32)) == _lanes(np.float32)
     assert lanes_of(np.zeros(1, np.float64)) == _lanes(np.float64)
+
+
+NARROW_REGISTERS = """
+import numpy as np
+from tinyexit.backend.cpu import conv, simd
+from tinyexit.backend.reference import conv as ref
+assert simd.REGISTER_BYTES == {width}, simd.REGISTER_BYTES
+rng = np.random.default_rng(0)
+for dtype, tol in ((np.float32, 1e-4), (np.float64, 1e-10)):
+    for (n, c, h, o, k, s, p) in ((2, 9, 7, 13, 3, 1, 1), (2, 9, 8, 5, 3, 2, 1), (1, 3, 10, 20, 3, 1, 1)):
+        x, w = rng.standard_normal((n, c, h, h)).astype(dtype), rng.standard_normal((o, c, k, k)).astype(dtype)
+        y = ref.conv2d(x, w, s, p)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        np.testing.assert_allclose(conv.conv2d(x, w, s, p), y, rtol=tol, atol=tol * 10)
+        np.testing.assert_allclose(
+            conv.conv2d_weight_grad(x, gy, (k, k), s, p), ref.conv2d_weight_grad(x, gy, (k, k), s, p),
+            rtol=tol, atol=tol * 10,
+        )
+print("ok")
+"""
+
+
+@pytest.mark.parametrize(
+    "cpu, features, width",
+    [("haswell", "+avx,+avx2,+fma", 32), ("generic", "", 16)],
+    ids=["avx2", "portable"],
+)
+def test_convolutions_on_narrower_registers(tmp_path, cpu, features, width):
+    # the register width follows the CPU Numba compiles for: build for AVX2 and for a portable
+    # target in a fresh process (their own kernel cache) and check both layouts of the forward
+    # and the weight gradient, float32 and float64, against the reference
+    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": features}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", NARROW_REGISTERS.format(width=width)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]

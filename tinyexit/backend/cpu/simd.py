@@ -21,10 +21,12 @@ from numba.extending import intrinsic, models, register_model
 
 
 def _register_bytes() -> int:
-    """The vector register width Numba's code for this CPU has, in bytes."""
-    if numba.config.CPU_NAME:  # a portable target (NUMBA_CPU_NAME) assumes no wide vectors
-        return 16
-    features = llvm_binding.get_host_cpu_features()
+    """The vector register width Numba's code for this CPU has, in bytes: the host's, or with
+    ``NUMBA_CPU_NAME`` set (a portable target), what ``NUMBA_CPU_FEATURES`` names, else 16."""
+    if numba.config.CPU_NAME:
+        features = {f[1:]: f[0] == "+" for f in (numba.config.CPU_FEATURES or "").split(",") if f}
+    else:
+        features = llvm_binding.get_host_cpu_features()
     return 64 if features.get("avx512f") else 32 if features.get("avx2") else 16
 
 
@@ -55,7 +57,7 @@ def _element_pointer(context, builder, array_type, array, index):
 @intrinsic
 def lanes(typingctx, array):
     """The number of ``array.dtype`` values in one register (a compile-time constant)."""
-    count = REGISTER_BYTES // array.dtype.bitwidth * 8
+    count = REGISTER_BYTES * 8 // array.dtype.bitwidth
 
     def codegen(context, builder, signature, args):
         return context.get_constant(types.intp, count)
