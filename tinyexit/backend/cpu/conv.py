@@ -142,6 +142,21 @@ def _shifts(c_, kh, kw, hp, wp, offsets):
 
 
 @njit(cache=True)
+def _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, corners, taps):
+    """Offsets into the channels-last padded image (:func:`_pad_last`): ``corners[i*wo + j] =
+    (i*sh*wp + j*sw)*C``, where the window of output pixel ``(i, j)`` starts, and
+    ``taps[(p*kw + q)*C + c] = (p*wp + q)*C + c``, where value ``(p, q, c)`` of a window lies from
+    its start; entries past those are left as they are."""
+    for i in range(ho):
+        for j in range(wo):
+            corners[i * wo + j] = (i * sh * wp + j * sw) * c_
+    for p in range(kh):
+        for q in range(kw):
+            for c in range(c_):
+                taps[(p * kw + q) * c_ + c] = (p * wp + q) * c_ + c
+
+
+@njit(cache=True)
 def _pad_flat(x, n, ph, pw, xs):
     """Copy ``x[n]`` into the flat padded image ``xs`` (``xpad[c, i, j]`` at ``(c*Hp + i)*Wp + j``),
     whose border must be 0."""
@@ -258,16 +273,9 @@ def _forward_last_images(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, y):
     k = c_ * kh * kw
     xs = np.zeros((h + 2 * ph) * wp * c_, x.dtype)
     tmp = np.empty((h * w, c_), x.dtype)
-    a_rows = np.zeros(-(-ho * wo // 6) * 6, np.int64)  # row of output pixel (i, j): its window's corner
-    for i in range(ho):
-        for j in range(wo):
-            a_rows[i * wo + j] = (i * sh * wp + j * sw) * c_
-    windows = np.empty(kh * kw, np.int64)
-    _shifts(1, kh, kw, 1, wp, windows)
-    a_cols = np.empty(k, np.uint64)  # column (p, q, c) of a: (p*wp + q)*C + c from the corner
-    for pq in range(kh * kw):
-        for c in range(c_):
-            a_cols[pq * c_ + c] = windows[pq] * c_ + c
+    a_rows = np.zeros(-(-ho * wo // 6) * 6, np.int64)  # pixel (i, j): its window's corner
+    a_cols = np.empty(k, np.uint64)  # (p, q, c): from the corner
+    _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, a_rows, a_cols)
     b_rows = np.arange(k) * wt.shape[1]
     acc = np.empty((a_rows.size, wt.shape[1]), x.dtype)
     for n in range(t, n_, nt):
@@ -327,16 +335,9 @@ def _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, part
     pixels, o_, lanes = ho * wo, gy.shape[1], part.shape[1]
     xs = np.zeros((h + 2 * ph) * wp * c_, x.dtype)
     tmp = np.empty((h * w, c_), x.dtype)
-    windows = np.empty(kh * kw, np.int64)
-    _shifts(1, kh, kw, 1, wp, windows)
-    a_rows = np.zeros(part.shape[0], np.int64)  # row (p, q, c): (p*wp + q)*C + c from a window
-    for pq in range(kh * kw):
-        for c in range(c_):
-            a_rows[pq * c_ + c] = windows[pq] * c_ + c
-    a_cols = np.empty(pixels, np.uint64)  # column of output pixel (i, j): its window's corner
-    for i in range(ho):
-        for j in range(wo):
-            a_cols[i * wo + j] = (i * sh * wp + j * sw) * c_
+    a_rows = np.zeros(part.shape[0], np.int64)  # (p, q, c): from a window's corner
+    a_cols = np.empty(pixels, np.uint64)  # output pixel (i, j): its window's corner
+    _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, a_cols, a_rows)
     gt = np.zeros((pixels, lanes), x.dtype)  # gy[n] transposed, zeros past its O columns
     b_rows = np.arange(pixels) * lanes
     for n in range(t, n_, nt):
@@ -495,7 +496,7 @@ def _shifting_pays(kernel_hw: tuple[int, int], wo: int, wp: int, o: int, dtype) 
     columns per output row are few (the 32x32 layers: 34 for 32). Else channels-last (the 16x16
     and 8x8 layers, where 18 or 10 columns are computed for 16 or 8).
     """
-    lanes = simd.REGISTER_BYTES // np.dtype(dtype).itemsize
+    lanes = simd.register_lanes(8 * np.dtype(dtype).itemsize)
     return tuple(kernel_hw) == (1, 1) or o < 2 * lanes or wp <= 1.07 * wo
 
 
@@ -527,7 +528,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
         nt = _threads(n, n * o * k * ho * wo, _forward_shifted, dtype)
         _in_threads(_forward_shifted_images, _forward_shifted, (x, wt, kh, kw, *pd, ho, wo), nt, y)
     else:
-        wt = np.zeros((k, _round_up(o, simd.REGISTER_BYTES // dtype.itemsize)), dtype)
+        wt = np.zeros((k, _round_up(o, simd.register_lanes(8 * dtype.itemsize))), dtype)
         wt[:, :o] = w.transpose(2, 3, 1, 0).reshape(k, o)  # rows (p, q, c)
         nt = _threads(n, n * o * k * ho * wo, _forward_last, dtype)
         _in_threads(_forward_last_images, _forward_last, (x, wt, kh, kw, *s, *pd, ho, wo), nt, y)
@@ -571,8 +572,7 @@ def conv2d_weight_grad(
     k, g3 = c * kh * kw, gy.reshape(n, o, ho * wo)
     if _weight_tiles_pay(c, _is_pointwise(kernel_hw, s, pd), ho * wo):
         nt = _threads(n, n * o * k * ho * wo, _weight_grad_tiles, dtype)
-        lanes = simd.REGISTER_BYTES // dtype.itemsize
-        parts = np.zeros((nt, _round_up(k, 6), _round_up(o, lanes)), dtype)
+        parts = np.zeros((nt, _round_up(k, 6), _round_up(o, simd.register_lanes(8 * dtype.itemsize))), dtype)
         args = (x, g3, kh, kw, *s, *pd, ho, wo)
         _in_threads(_weight_grad_tiles_images, _weight_grad_tiles, args, nt, parts, True)
         gwt = parts.sum(axis=0)[:k, :o].reshape(kh, kw, c, o)

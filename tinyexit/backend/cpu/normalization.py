@@ -4,8 +4,8 @@ NumPy needs a pass and a temporary array for every step of the formula (mean, ce
 mean, scale, shift: nine passes over the activations, more in the backward). These kernels see
 the input as (N, C, L) and take each channel's statistics in two reading passes (the mean, then
 the centred sums, which stay accurate when the mean is large against the spread: the corrected
-two-pass algorithm) and write the output in a third. The sums run in float64 and may be reordered (``reassoc``), which
-lets LLVM vectorise them.
+two-pass algorithm) and write the output in a third. The sums run in float64 and may be
+reordered (``reassoc``), which lets LLVM vectorise them.
 """
 
 from __future__ import annotations

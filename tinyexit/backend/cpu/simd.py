@@ -33,11 +33,16 @@ def _register_bytes() -> int:
 REGISTER_BYTES = _register_bytes()
 
 
+def register_lanes(bits: int) -> int:
+    """How many values of ``bits`` bits one register holds (16 float32 with AVX-512)."""
+    return REGISTER_BYTES * 8 // bits
+
+
 class Vector(types.Type):
     """The Numba type of a register of ``dtype`` lanes (``REGISTER_BYTES`` wide)."""
 
     def __init__(self, dtype: types.Float):
-        self.dtype, self.lanes = dtype, REGISTER_BYTES // (dtype.bitwidth // 8)
+        self.dtype, self.lanes = dtype, register_lanes(dtype.bitwidth)
         super().__init__(name=f"vector{self.lanes}x{dtype}")
 
 
@@ -57,7 +62,7 @@ def _element_pointer(context, builder, array_type, array, index):
 @intrinsic
 def lanes(typingctx, array):
     """The number of ``array.dtype`` values in one register (a compile-time constant)."""
-    count = REGISTER_BYTES * 8 // array.dtype.bitwidth
+    count = register_lanes(array.dtype.bitwidth)
 
     def codegen(context, builder, signature, args):
         return context.get_constant(types.intp, count)
