@@ -22,12 +22,14 @@ def _lanes(dtype) -> int:
     return REGISTER_BYTES // np.dtype(dtype).itemsize
 
 
-def _operands(m, k, n, dtype, seed=0, gather=False):
+def _operands(m, k, n, dtype, seed=0, gather=False, packed=False):
     """``a`` (m x k) and ``b`` (k x n) as flat arrays with row and column offsets, padded as
     :func:`_tile_product` needs: ``c`` rows up to a multiple of 6, columns to one of the lanes.
 
     With ``gather``, ``a``'s rows are read from scattered starts of a larger array and its
-    columns at a stride of 3, as the channels-last convolution reads windows of an image.
+    columns at a stride of 3, as the channels-last convolution reads windows of an image. With
+    ``packed``, ``b`` is stored as ``k x 2w`` panels of two registers' columns one after the
+    other, as the channels-last forward packs its weight; else row-major.
     """
     rng = np.random.default_rng(seed)
     a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
@@ -41,22 +43,41 @@ def _operands(m, k, n, dtype, seed=0, gather=False):
     else:
         flat_a = np.concatenate([a.reshape(-1), np.zeros(k, dtype)])
         a_rows, a_cols = np.minimum(np.arange(rows), m) * k, np.arange(k)
-    flat_b = np.concatenate([b.reshape(-1), np.zeros(cols, dtype)])
-    args = (flat_a, a_rows.astype(np.int64), a_cols.astype(np.uint64), flat_b, np.arange(k) * n)
+    panel = 2 * _lanes(dtype)
+    if packed:
+        panels = -(-n // panel)
+        wide = np.zeros((k, panels * panel), dtype)
+        wide[:, :n] = b
+        flat_b = wide.reshape(k, panels, panel).transpose(1, 0, 2).reshape(-1)
+        b_rows, b_panel = np.arange(k) * panel, k * panel
+    else:
+        flat_b = np.concatenate([b.reshape(-1), np.zeros(cols, dtype)])
+        b_rows, b_panel = np.arange(k) * n, panel
+    args = (flat_a, a_rows.astype(np.int64), a_cols.astype(np.uint64), flat_b, b_rows, b_panel)
     return a, b, args, (rows, cols)
 
 
 # (m, k, n): full 6-row tiles and leftover rows, tiles two registers wide, one wide, and both;
 # k = 1 and k = 0 (an empty sum)
-SHAPES = [(6, 5, 32), (7, 3, 16), (12, 40, 48), (1, 1, 1), (13, 17, 70), (5, 0, 20), (96, 864, 64)]
+SHAPES = [
+    (6, 5, 32),
+    (7, 3, 16),
+    (12, 40, 48),
+    (1, 1, 1),
+    (13, 17, 70),
+    (5, 0, 20),
+    (96, 864, 64),
+    (64, 96, 40),
+]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("gather", [False, True], ids=["contiguous", "gathered"])
-def test_tile_product_matches_numpy(shape, dtype, gather):
+@pytest.mark.parametrize("packed", [False, True], ids=["row-major", "packed"])
+def test_tile_product_matches_numpy(shape, dtype, gather, packed):
     m, k, n = shape
-    a, b, args, (rows, cols) = _operands(m, k, n, dtype, gather=gather)
+    a, b, args, (rows, cols) = _operands(m, k, n, dtype, gather=gather, packed=packed)
     expected = a.astype(np.float64) @ b.astype(np.float64)
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5 * max(1, k))
     c = np.full((rows, cols), np.nan, dtype)  # overwritten, never read
@@ -79,6 +100,7 @@ def test_tile_product_rounds_once_per_multiply_add():
         np.zeros(1, np.uint64),
         np.full(2 * lanes, x),
         np.zeros(1, np.int64),
+        2 * lanes,
     )
     c = np.full((6, lanes), -1, np.float32)
     _tile_product(*args, c, True)
@@ -159,3 +181,13 @@ def test_convolutions_on_narrower_registers(tmp_path, cpu, features, width):
         check=False,
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("shape", [(1,), (3, 864, 32), (5, 7), (2, 96, 32)], ids=str)
+def test_packed_weight_starts_on_a_cache_line(shape, dtype):
+    from tinyexit.backend.cpu.conv import _aligned_empty
+
+    a = _aligned_empty(shape, dtype)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+    assert a.ctypes.data % 64 == 0

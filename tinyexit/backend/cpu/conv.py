@@ -12,7 +12,8 @@ registers and reads its factors through row and column offsets. Two layouts:
   whose padding is a small part of a row (the 32x32 layers).
 - **channels-last** (:func:`_forward_last`): ``y[pixel, o] = sum_k a[pixel, k] * w[k, o]``
   where the row of a pixel is the channels-last padded image read at its window
-  (``(p*Wp + q)*C + c`` from the window's corner, any stride); the output is transposed back.
+  (``(p*Wp + q)*C + c`` from the window's corner, any stride), and the weight is packed as
+  ``K x 2w`` panels of two registers' columns; the output is transposed back.
   For the smaller images, whose padding would be a large share of a shifted row (the 16x16 and
   8x8 layers), and every stride but 1. :func:`_shifting_pays` picks between the two.
 
@@ -48,6 +49,10 @@ Why it is written this way (the measurements are in ``docs/benchmarks.md``):
   :func:`_dot` keeps a 4x4 block of sums in registers but must sum each across its lanes at
   the end (``reassoc`` lets LLVM reorder them); :func:`_axpy` loads and stores a row of the
   output for every 16 fused multiply-adds.
+- The channels-last forward packs its weight panel by panel, so that a tile reads its ``K x 2w``
+  panel front to back instead of two registers from each row of a wide matrix, and starts it on
+  a cache line (NumPy aligns large arrays to 16 bytes, so every 64-byte load straddled two
+  lines): the 8x8 layers' forward 2-3 % faster (one thread, ``bench/ab_conv.py``).
 - Neither forward layout builds columns: im2col wrote each input value ``kh*kw`` times into a
   column matrix far larger than the level-1 cache for every image, and that copy plus reading
   it back cost a large share of the small-channel layers (and, on the 8x8 layers, 2-4 ms of a
@@ -259,7 +264,7 @@ def _forward_shifted_images(x, wt, kh, kw, ph, pw, ho, wo, t, nt, y):
     acc = np.empty((wt.shape[0], width), x.dtype)
     for n in range(t, n_, nt):
         _pad_flat(x, n, ph, pw, xs)
-        _tile_product(wt.reshape(-1), a_rows, a_cols, xs, b_rows, acc, False)
+        _tile_product(wt.reshape(-1), a_rows, a_cols, xs, b_rows, 2 * lanes, acc, False)
         for o in range(y.shape[1]):
             for i in range(ho):
                 _copy(y[n, o, i * wo : (i + 1) * wo], acc[o, i * wp : i * wp + wo])
@@ -276,11 +281,12 @@ def _forward_last_images(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, y):
     a_rows = np.zeros(-(-ho * wo // 6) * 6, np.int64)  # pixel (i, j): its window's corner
     a_cols = np.empty(k, np.uint64)  # (p, q, c): from the corner
     _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, a_rows, a_cols)
-    b_rows = np.arange(k) * wt.shape[1]
-    acc = np.empty((a_rows.size, wt.shape[1]), x.dtype)
+    b_rows = np.arange(k) * wt.shape[2]  # row k of a panel of wt
+    lanes = simd.lanes(x)
+    acc = np.empty((a_rows.size, -(-y.shape[1] // lanes) * lanes), x.dtype)
     for n in range(t, n_, nt):
         _pad_last(x, n, ph, pw, tmp, xs)
-        _tile_product(xs, a_rows, a_cols, wt.reshape(-1), b_rows, acc, False)
+        _tile_product(xs, a_rows, a_cols, wt.reshape(-1), b_rows, k * wt.shape[2], acc, False)
         _transpose(acc[: ho * wo, : y.shape[1]], y[n])
 
 
@@ -299,8 +305,9 @@ def _forward_shifted(x, wt, kh, kw, ph, pw, ho, wo, nt, y):
 @njit(cache=True, parallel=True)
 def _forward_last(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, nt, y):
     """``y[n].T = a_n @ wt`` without columns, by tiles of the product kept in registers
-    (:func:`.products._tile_product`): ``wt`` is the ``(K, O)`` weight with rows ``(p, q, c)``
-    and columns padded to a multiple of the register's lanes; the image is copied channels-last
+    (:func:`.products._tile_product`): ``wt`` is the ``(K, O)`` weight with rows ``(p, q, c)``,
+    packed as ``(O / 2w, K, 2w)`` panels of two registers' columns (``w`` lanes, ``O`` padded
+    with zeros) that a tile reads front to back; the image is copied channels-last
     with its padding, and the row of output pixel ``(i, j)`` is read from it at its window, any
     stride."""
     for t in prange(nt):
@@ -343,7 +350,7 @@ def _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, part
     for n in range(t, n_, nt):
         _pad_last(x, n, ph, pw, tmp, xs)
         _transpose(gy[n], gt[:, :o_])
-        _tile_product(xs, a_rows, a_cols, gt.reshape(-1), b_rows, part, True)
+        _tile_product(xs, a_rows, a_cols, gt.reshape(-1), b_rows, 2 * simd.lanes(x), part, True)
 
 
 @njit(cache=True, parallel=True)
@@ -469,6 +476,14 @@ def _empty_apart(x: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
     return buffer[start : start + size].reshape(shape)
 
 
+def _aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array that starts on a 64-byte boundary (a cache line)."""
+    size, item = int(np.prod(shape)), np.dtype(dtype).itemsize
+    buffer = np.empty(size + 64 // item, dtype)
+    start = -buffer.ctypes.data % 64 // item
+    return buffer[start : start + size].reshape(shape)
+
+
 def _float_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:
     """The dtype the kernels compute ``a`` with ``b`` in: float32 or float64, else a TypeError."""
     dtype = np.result_type(a, b)
@@ -528,8 +543,11 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
         nt = _threads(n, n * o * k * ho * wo, _forward_shifted, dtype)
         _in_threads(_forward_shifted_images, _forward_shifted, (x, wt, kh, kw, *pd, ho, wo), nt, y)
     else:
-        wt = np.zeros((k, _round_up(o, simd.register_lanes(8 * dtype.itemsize))), dtype)
-        wt[:, :o] = w.transpose(2, 3, 1, 0).reshape(k, o)  # rows (p, q, c)
+        panel = 2 * simd.register_lanes(8 * dtype.itemsize)
+        wk = np.zeros((k, _round_up(o, panel)), dtype)
+        wk[:, :o] = w.transpose(2, 3, 1, 0).reshape(k, o)  # rows (p, q, c)
+        wt = _aligned_empty((wk.shape[1] // panel, k, panel), dtype)
+        wt[...] = wk.reshape(k, wk.shape[1] // panel, panel).transpose(1, 0, 2)
         nt = _threads(n, n * o * k * ho * wo, _forward_last, dtype)
         _in_threads(_forward_last_images, _forward_last, (x, wt, kh, kw, *s, *pd, ho, wo), nt, y)
     return y.reshape(n, o, ho, wo)

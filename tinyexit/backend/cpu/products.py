@@ -196,11 +196,17 @@ def _dot_shifted(a, xs, offsets, c):
 
 
 @njit(cache=True)
-def _tile_product(a, a_rows, a_cols, b, b_rows, c, accumulate):
-    """``c[r, j] (+)= sum_k a[a_rows[r] + a_cols[k]] * b[b_rows[k] + j]`` on flat ``a`` and ``b``:
-    a matrix product whose factors are read through row and column offsets, by tiles of 6 rows
-    of ``c`` by 2 registers (:mod:`.simd`) that stay in 12 vector registers through the whole
-    sum over ``k``.
+def _tile_product(a, a_rows, a_cols, b, b_rows, b_panel, c, accumulate):
+    """``c[r, j] (+)= sum_k a[a_rows[r] + a_cols[k]] * b[(j // 2w)*b_panel + b_rows[k] + j % 2w]``
+    on flat ``a`` and ``b`` (``w`` lanes per register): a matrix product whose factors are read
+    through row and column offsets, by tiles of 6 rows of ``c`` by 2 registers (:mod:`.simd`)
+    that stay in 12 vector registers through the whole sum over ``k``.
+
+    ``b_panel`` is where each panel of ``2w`` columns of ``b`` starts after the previous one:
+    ``2w`` for a row-major ``b`` (``b_rows[k] = k * n``); ``K * 2w`` for a ``b`` packed panel
+    by panel (``b_rows[k] = k * 2w``), whose ``K x 2w`` panel a tile reads front to back instead
+    of two registers from every row of a wide matrix (the channels-last forward's weight,
+    ``docs/benchmarks.md``).
 
     Per ``k`` a tile loads two registers of a row of ``b`` and broadcasts 6 values of ``a`` into
     12 fused multiply-adds: no load or store of ``c`` and no sum across lanes inside the loop.
@@ -215,13 +221,14 @@ def _tile_product(a, a_rows, a_cols, b, b_rows, c, accumulate):
     n2 = n - n % (2 * w)
     flat = c.reshape(-1)
     for j in range(0, n, 2 * w):
+        bj = b[(j // (2 * w)) * b_panel :]
         for i in range(0, m, 6):
             a0, a1, a2, a3 = a[a_rows[i] :], a[a_rows[i + 1] :], a[a_rows[i + 2] :], a[a_rows[i + 3] :]
             a4, a5 = a[a_rows[i + 4] :], a[a_rows[i + 5] :]
             if j < n2:
-                _tile_6x2(a0, a1, a2, a3, a4, a5, a_cols, b[j:], b_rows, flat[i * n + j :], n, w, accumulate)
+                _tile_6x2(a0, a1, a2, a3, a4, a5, a_cols, bj, b_rows, flat[i * n + j :], n, w, accumulate)
             else:
-                _tile_6x1(a0, a1, a2, a3, a4, a5, a_cols, b[j:], b_rows, flat[i * n + j :], n, accumulate)
+                _tile_6x1(a0, a1, a2, a3, a4, a5, a_cols, bj, b_rows, flat[i * n + j :], n, accumulate)
 
 
 @njit(cache=True)
