@@ -470,17 +470,20 @@ def _empty_apart(x: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
     stalls as if they overlapped (4K aliasing). Where NumPy placed the two arrays decided it, so
     the same layer ran at one speed or at half of it from one process to the next.
     """
-    size, item = int(np.prod(shape)), np.dtype(dtype).itemsize
-    buffer = np.empty(size + 4096 // item, dtype)
-    start = (x.ctypes.data + ALIAS_GAP - buffer.ctypes.data) % 4096 // item
-    return buffer[start : start + size].reshape(shape)
+    return _empty_placed(shape, dtype, x.ctypes.data + ALIAS_GAP, 4096)
 
 
 def _aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialised C-contiguous array that starts on a 64-byte boundary (a cache line)."""
+    return _empty_placed(shape, dtype, 0, 64)
+
+
+def _empty_placed(shape: tuple[int, ...], dtype, offset: int, modulus: int) -> np.ndarray:
+    """An uninitialised C-contiguous array whose start lies ``offset`` bytes past a multiple of
+    ``modulus`` (a view of an allocation ``modulus`` bytes larger)."""
     size, item = int(np.prod(shape)), np.dtype(dtype).itemsize
-    buffer = np.empty(size + 64 // item, dtype)
-    start = -buffer.ctypes.data % 64 // item
+    buffer = np.empty(size + modulus // item, dtype)
+    start = (offset - buffer.ctypes.data) % modulus // item
     return buffer[start : start + size].reshape(shape)
 
 
