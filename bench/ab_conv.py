@@ -19,6 +19,7 @@ against this checkout's before timing, so a broken variant stops here.
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import shutil
 import sys
@@ -59,11 +60,12 @@ def main() -> None:
     import numpy as np
 
     from tinyexit.backend.cpu import conv as current
+    from tinyexit.backend.geometry import conv_geometry
 
     with tempfile.TemporaryDirectory() as tmp:
         copy_variant(args.variant.resolve(), Path(tmp))
         sys.path.insert(0, tmp)
-        variant = __import__(f"{NAME}.backend.cpu.conv", fromlist=["conv"])
+        variant = importlib.import_module(f"{NAME}.backend.cpu.conv")
         numba.set_num_threads(args.threads)
         rng = np.random.default_rng(0)
         print(
@@ -74,9 +76,9 @@ def main() -> None:
         )
         print("|---|---|---:|---:|---:|---:|---:|")
         for n, c, h, w, o, k, s, p in SHAPES:
-            ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
             x = rng.standard_normal((n, c, h, w)).astype(np.float32)
             wt = rng.standard_normal((o, c, k, k)).astype(np.float32)
+            _, _, (ho, wo) = conv_geometry(x.shape, wt.shape, s, p)
             gy = rng.standard_normal((n, o, ho, wo)).astype(np.float32)
             ops = {
                 "forward": lambda m: m.conv2d(x, wt, s, p),
