@@ -1,9 +1,13 @@
 """Raw-array convolution kernels: the CPU (Numba) and GPU (array-module, run here with NumPy)
 backends against the NumPy reference, the adjoint identities, and PyTorch where it imports."""
 
+from unittest import mock
+
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinyexit.backend.cpu import conv as cpu_conv
 from tinyexit.backend.geometry import conv_geometry
@@ -235,3 +239,84 @@ def test_cpu_kernels_refuse_non_float_arrays_with_a_clear_error(dtype):
         cpu_conv.conv2d_input_grad(gy, w, (5, 5), 1, 1)
     with pytest.raises(TypeError, match="float32 or float64"):
         cpu_conv.conv2d_weight_grad(x, gy, (3, 3), 1, 1)
+
+
+GEOMETRIES = st.tuples(
+    st.integers(1, 3),  # N
+    st.integers(1, 9),  # C
+    st.integers(1, 9),  # H
+    st.integers(1, 9),  # W
+    st.integers(1, 40),  # O
+    st.tuples(st.integers(1, 4), st.integers(1, 4)),  # kernel
+    st.tuples(st.integers(1, 3), st.integers(1, 3)),  # stride
+    st.tuples(st.integers(0, 4), st.integers(0, 4)),  # padding
+).filter(lambda g: g[2] + 2 * g[7][0] >= g[5][0] and g[3] + 2 * g[7][1] >= g[5][1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=GEOMETRIES, shifted=st.booleans(), tiles=st.booleans())
+def test_cpu_kernels_match_reference_for_any_geometry(case, shifted, tiles):
+    # both forward layouts and weight gradients with and without the tiles, which leave out
+    # products with the padding (tile_plan): windows partly or wholly over the padding, strides
+    # past the kernel
+    x, w, gy = _data(case, np.float64)
+    with (
+        mock.patch.object(cpu_conv, "_shifting_pays", lambda *args: shifted),
+        mock.patch.object(cpu_conv, "_weight_tiles_pay", lambda *args: tiles),
+    ):
+        got = _all_three(cpu_conv, case, x, w, gy)
+    for actual, desired in zip(got, _all_three(ref_conv, case, x, w, gy)):
+        _close(actual, desired, 1e-10)
+
+
+def _sums_inside(x, w, gy, stride, padding):
+    """conv2d and its weight gradient as sums over the taps whose input lies inside the image
+    only (PyTorch's oneDNN path): 0 * inf from the padding never enters them."""
+    (n, _, h, wd), (o, _, kh, kw), (sh, sw), (ph, pw) = x.shape, w.shape, stride, padding
+    _, _, (ho, wo) = conv_geometry(x.shape, w.shape, stride, padding)
+    y, gw = np.zeros((n, o, ho, wo)), np.zeros(w.shape)
+    for i in range(ho):
+        for j in range(wo):
+            for p in range(kh):
+                for q in range(kw):
+                    a, b = i * sh - ph + p, j * sw - pw + q
+                    if 0 <= a < h and 0 <= b < wd:
+                        y[:, :, i, j] += x[:, :, a, b] @ w[:, :, p, q].T
+                        gw[:, :, p, q] += gy[:, :, i, j].T @ x[:, :, a, b]
+    return y, gw
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    case=GEOMETRIES,
+    value=st.sampled_from([np.inf, -np.inf, np.nan]),
+    where=st.integers(0, 10_000),
+    shifted=st.booleans(),
+    tiles=st.booleans(),
+)
+def test_cpu_kernels_with_a_non_finite_weight_or_gradient(case, value, where, shifted, tiles):
+    # each output of the forward (a non-finite weight) and of the weight gradient (a non-finite
+    # output gradient) is the reference's (zero padding times inf is NaN) or the sum over the taps
+    # inside the image only (PyTorch's oneDNN path); the two differ only where a window hangs over
+    # the padding (docs/design-choices.md)
+    x, w, gy = _data(case, np.float64)
+    w.reshape(-1)[where % w.size] = value
+    gy.reshape(-1)[where % gy.size] = value
+    stride, padding = case[6], case[7]
+    with (
+        mock.patch.object(cpu_conv, "_shifting_pays", lambda *args: shifted),
+        mock.patch.object(cpu_conv, "_weight_tiles_pay", lambda *args: tiles),
+    ):
+        got = (
+            cpu_conv.conv2d(x, w, stride, padding),
+            cpu_conv.conv2d_weight_grad(x, gy, w.shape[2:], stride, padding),
+        )
+    with np.errstate(invalid="ignore"):
+        reference = (
+            ref_conv.conv2d(x, w, stride, padding),
+            ref_conv.conv2d_weight_grad(x, gy, w.shape[2:], stride, padding),
+        )
+        inside = _sums_inside(x, w, gy, stride, padding)
+    same = lambda a, b: np.isclose(a, b, rtol=1e-10, atol=1e-10, equal_nan=True)  # noqa: E731
+    for actual, ref, ins in zip(got, reference, inside):
+        assert np.all(same(actual, ref) | same(actual, ins))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyexit.backend.cpu import simd
-from tinyexit.backend.cpu.products import _tile_product
+from tinyexit.backend.cpu.products import _tile_product, whole_spans
 from tinyexit.backend.cpu.simd import REGISTER_BYTES
 
 DTYPES = [np.float32, np.float64]
@@ -53,7 +53,8 @@ def _operands(m, k, n, dtype, seed=0, gather=False, packed=False):
     else:
         flat_b = np.concatenate([b.reshape(-1), np.zeros(cols, dtype)])
         b_rows, b_panel = np.arange(k) * n, panel
-    args = (flat_a, a_rows.astype(np.int64), a_cols.astype(np.uint64), flat_b, b_rows, b_panel)
+    spans = whole_spans(rows, k)
+    args = (flat_a, a_rows.astype(np.int64), a_cols.astype(np.uint64), flat_b, b_rows, b_panel, spans)
     return a, b, args, (rows, cols)
 
 
@@ -89,6 +90,29 @@ def test_tile_product_matches_numpy(shape, dtype, gather, packed):
     np.testing.assert_allclose(c[:m, :n], start[:m, :n] + expected, **tol)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("packed", [False, True], ids=["row-major", "packed"])
+def test_tile_product_sums_each_tile_over_its_own_span(dtype, packed):
+    # tile t of 6 rows sums over k in [spans[t, 0], spans[t, 1]) only: spans that start and end
+    # anywhere, an empty one (its rows are 0, or stay as they were when accumulating) and a full one
+    m, k, n = 30, 23, 40
+    a, b, args, (rows, cols) = _operands(m, k, n, dtype, packed=packed)
+    spans = np.array([[3, 17], [0, 23], [9, 9], [22, 23], [0, 1]], np.int64)
+    expected = np.zeros((m, n))
+    for t, (k0, k1) in enumerate(spans):
+        expected[6 * t : 6 * t + 6] = a[6 * t : 6 * t + 6, k0:k1].astype(np.float64) @ b[k0:k1].astype(
+            np.float64
+        )
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    c = np.full((rows, cols), np.nan, dtype)
+    _tile_product(*args[:-1], spans, c, False)
+    np.testing.assert_allclose(c[:m, :n], expected, rtol=tol, atol=tol)
+    start = np.ones((rows, cols), dtype)
+    c = start.copy()
+    _tile_product(*args[:-1], spans, c, True)
+    np.testing.assert_allclose(c[:m, :n], 1 + expected, rtol=tol, atol=tol)
+
+
 def test_tile_product_rounds_once_per_multiply_add():
     # (1 + 2^-12)^2 - 1 = 2^-11 + 2^-24 exactly; a float32 product rounded before the add loses the
     # 2^-24 (a tie, to even), a fused multiply-add keeps it
@@ -101,6 +125,7 @@ def test_tile_product_rounds_once_per_multiply_add():
         np.full(2 * lanes, x),
         np.zeros(1, np.int64),
         2 * lanes,
+        whole_spans(6, 1),
     )
     c = np.full((6, lanes), -1, np.float32)
     _tile_product(*args, c, True)

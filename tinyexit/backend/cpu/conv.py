@@ -86,7 +86,8 @@ from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
 
 from . import simd
 from .jit import njit
-from .products import _add, _axpy, _copy, _dot, _dot_shifted, _tile_product
+from .products import _add, _axpy, _copy, _dot, _dot_shifted, _tile_product, whole_spans
+from .tile_plan import tile_plan, weight_grad_spans
 
 VEC = 16
 """Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512
@@ -120,20 +121,28 @@ def use_columns_first(k: int, pixels: int) -> bool:
 
 @njit(cache=True)
 def _transpose(src, dst):
-    """Write ``dst[j, i] = src[i, j]``, 8 rows of ``src`` per pass: each pass reads 8 rows
-    along their length and writes 8 adjacent values into each row of ``dst``."""
-    rows, cols = src.shape
-    r8 = rows - rows % 8
-    for i in range(0, r8, 8):
-        s0, s1, s2, s3 = src[i], src[i + 1], src[i + 2], src[i + 3]
-        s4, s5, s6, s7 = src[i + 4], src[i + 5], src[i + 6], src[i + 7]
+    """Write ``dst[j, i] = src[i, j]`` (see :func:`_transpose_rows`)."""
+    _transpose_rows(src, np.arange(src.shape[0]), dst)
+
+
+@njit(cache=True)
+def _transpose_rows(src, rows, dst):
+    """Write ``dst[j, i] = src[rows[i], j]`` for ``j`` below ``dst.shape[0]``: a transpose that
+    reads the rows of ``src`` in the order ``rows`` (the channels-last forward's product holds its
+    pixels in the order of its tiles, :mod:`.tile_plan`), by 8x8 blocks in vector registers
+    (:func:`.simd.transpose_block`) and one value at a time along the edges. Both arrays need
+    contiguous rows."""
+    count, cols, b = rows.size, dst.shape[0], simd.TRANSPOSE_BLOCK
+    rb, cb = count - count % b, cols - cols % b
+    for i in range(0, rb, b):
+        for j in range(0, cb, b):
+            simd.transpose_block(src, rows, i, j, dst)
+        for j in range(cb, cols):
+            for v in range(i, i + b):
+                dst[j, v] = src[rows[v], j]
+    for i in range(rb, count):
         for j in range(cols):
-            d = dst[j]
-            d[i], d[i + 1], d[i + 2], d[i + 3] = s0[j], s1[j], s2[j], s3[j]
-            d[i + 4], d[i + 5], d[i + 6], d[i + 7] = s4[j], s5[j], s6[j], s7[j]
-    for i in range(r8, rows):
-        for j in range(cols):
-            dst[j, i] = src[i, j]
+            dst[j, i] = src[rows[i], j]
 
 
 @njit(cache=True)
@@ -262,32 +271,27 @@ def _forward_shifted_images(x, wt, kh, kw, ph, pw, ho, wo, t, nt, y):
     _shifts(c_, kh, kw, hp, wp, b_rows)
     a_rows, a_cols = np.arange(wt.shape[0]) * k, np.arange(k).astype(np.uint64)
     acc = np.empty((wt.shape[0], width), x.dtype)
+    spans = whole_spans(wt.shape[0], k)
     for n in range(t, n_, nt):
         _pad_flat(x, n, ph, pw, xs)
-        _tile_product(wt.reshape(-1), a_rows, a_cols, xs, b_rows, 2 * lanes, acc, False)
+        _tile_product(wt.reshape(-1), a_rows, a_cols, xs, b_rows, 2 * lanes, spans, acc, False)
         for o in range(y.shape[1]):
             for i in range(ho):
                 _copy(y[n, o, i * wo : (i + 1) * wo], acc[o, i * wp : i * wp + wo])
 
 
 @njit(cache=True)
-def _forward_last_images(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, y):
+def _forward_last_images(x, wt, ph, pw, a_rows, spans, a_cols, b_rows, pixel_rows, t, nt, y):
     """Images ``t, t + nt, ...`` of :func:`_forward_last`."""
     n_, c_, h, w = x.shape
-    wp = w + 2 * pw
-    k = c_ * kh * kw
-    xs = np.zeros((h + 2 * ph) * wp * c_, x.dtype)
+    xs = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
     tmp = np.empty((h * w, c_), x.dtype)
-    a_rows = np.zeros(-(-ho * wo // 6) * 6, np.int64)  # pixel (i, j): its window's corner
-    a_cols = np.empty(k, np.uint64)  # (p, q, c): from the corner
-    _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, a_rows, a_cols)
-    b_rows = np.arange(k) * wt.shape[2]  # row k of a panel of wt
     lanes = simd.lanes(x)
     acc = np.empty((a_rows.size, -(-y.shape[1] // lanes) * lanes), x.dtype)
     for n in range(t, n_, nt):
         _pad_last(x, n, ph, pw, tmp, xs)
-        _tile_product(xs, a_rows, a_cols, wt.reshape(-1), b_rows, k * wt.shape[2], acc, False)
-        _transpose(acc[: ho * wo, : y.shape[1]], y[n])
+        _tile_product(xs, a_rows, a_cols, wt.reshape(-1), b_rows, wt[0].size, spans, acc, False)
+        _transpose_rows(acc, pixel_rows, y[n])
 
 
 @njit(cache=True, parallel=True)
@@ -303,15 +307,17 @@ def _forward_shifted(x, wt, kh, kw, ph, pw, ho, wo, nt, y):
 
 
 @njit(cache=True, parallel=True)
-def _forward_last(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, nt, y):
+def _forward_last(x, wt, ph, pw, a_rows, spans, a_cols, b_rows, pixel_rows, nt, y):
     """``y[n].T = a_n @ wt`` without columns, by tiles of the product kept in registers
     (:func:`.products._tile_product`): ``wt`` is the ``(K, O)`` weight with rows ``(p, q, c)``,
     packed as ``(O / 2w, K, 2w)`` panels of two registers' columns (``w`` lanes, ``O`` padded
     with zeros) that a tile reads front to back; the image is copied channels-last
     with its padding, and the row of output pixel ``(i, j)`` is read from it at its window, any
-    stride."""
+    stride, over the kernel taps that fall inside the image (the plan of :mod:`.tile_plan`:
+    ``a_rows``, ``spans``, ``a_cols``, ``b_rows``, and ``pixel_rows``, where each pixel's row
+    of the product lies)."""
     for t in prange(nt):
-        _forward_last_images(x, wt, kh, kw, sh, sw, ph, pw, ho, wo, np.int64(t), nt, y)
+        _forward_last_images(x, wt, ph, pw, a_rows, spans, a_cols, b_rows, pixel_rows, np.int64(t), nt, y)
 
 
 @njit(cache=True)
@@ -335,7 +341,7 @@ def _input_grad_last(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, gx):
 
 
 @njit(cache=True)
-def _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, part):
+def _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, spans, t, nt, part):
     """Adds images ``t, t + nt, ...`` of :func:`_weight_grad_tiles` into ``part``."""
     n_, c_, h, w = x.shape
     wp = w + 2 * pw
@@ -350,17 +356,19 @@ def _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, t, nt, part
     for n in range(t, n_, nt):
         _pad_last(x, n, ph, pw, tmp, xs)
         _transpose(gy[n], gt[:, :o_])
-        _tile_product(xs, a_rows, a_cols, gt.reshape(-1), b_rows, 2 * simd.lanes(x), part, True)
+        _tile_product(xs, a_rows, a_cols, gt.reshape(-1), b_rows, 2 * simd.lanes(x), spans, part, True)
 
 
 @njit(cache=True, parallel=True)
-def _weight_grad_tiles(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, nt, parts):
+def _weight_grad_tiles(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, spans, nt, parts):
     """``parts[t] += sum cols_n.T @ gy[n].T`` over images ``n = t, t + nt, ...``, one zeroed
     partial sum per thread, rows ``(p, q, c)`` padded to a multiple of 6, columns ``O`` to one of
     the register's lanes: the channels-last forward's tiles with the pixels as the sum, without
-    im2col (the window of a pixel is read from the channels-last padded image, any stride)."""
+    im2col (the window of a pixel is read from the channels-last padded image, any stride); a tap
+    sums over the output rows where it reads the image only (``spans``,
+    :func:`.tile_plan.weight_grad_spans`)."""
     for t in prange(nt):
-        _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, np.int64(t), nt, parts[t])
+        _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, spans, np.int64(t), nt, parts[t])
 
 
 @njit(cache=True)
@@ -551,8 +559,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
         wk[:, :o] = w.transpose(2, 3, 1, 0).reshape(k, o)  # rows (p, q, c)
         wt = _aligned_empty((wk.shape[1] // panel, k, panel), dtype)
         wt[...] = wk.reshape(k, wk.shape[1] // panel, panel).transpose(1, 0, 2)
+        plan = tile_plan(c, (kh, kw), s, pd, x.shape[2:], (ho, wo), panel)
         nt = _threads(n, n * o * k * ho * wo, _forward_last, dtype)
-        _in_threads(_forward_last_images, _forward_last, (x, wt, kh, kw, *s, *pd, ho, wo), nt, y)
+        _in_threads(_forward_last_images, _forward_last, (x, wt, *pd, *plan), nt, y)
     return y.reshape(n, o, ho, wo)
 
 
@@ -594,7 +603,8 @@ def conv2d_weight_grad(
     if _weight_tiles_pay(c, _is_pointwise(kernel_hw, s, pd), ho * wo):
         nt = _threads(n, n * o * k * ho * wo, _weight_grad_tiles, dtype)
         parts = np.zeros((nt, _round_up(k, 6), _round_up(o, simd.register_lanes(8 * dtype.itemsize))), dtype)
-        args = (x, g3, kh, kw, *s, *pd, ho, wo)
+        spans = weight_grad_spans(c, (kh, kw), s[0], pd[0], x.shape[2], (ho, wo))
+        args = (x, g3, kh, kw, *s, *pd, ho, wo, spans)
         _in_threads(_weight_grad_tiles_images, _weight_grad_tiles, args, nt, parts, True)
         gwt = parts.sum(axis=0)[:k, :o].reshape(kh, kw, c, o)
         return np.ascontiguousarray(gwt.transpose(3, 2, 0, 1))

@@ -11,6 +11,8 @@ im2col). Why each one is written the way it is: the module docstring of :mod:`.c
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import simd
 from .jit import njit
 
@@ -196,11 +198,14 @@ def _dot_shifted(a, xs, offsets, c):
 
 
 @njit(cache=True)
-def _tile_product(a, a_rows, a_cols, b, b_rows, b_panel, c, accumulate):
+def _tile_product(a, a_rows, a_cols, b, b_rows, b_panel, spans, c, accumulate):
     """``c[r, j] (+)= sum_k a[a_rows[r] + a_cols[k]] * b[(j // 2w)*b_panel + b_rows[k] + j % 2w]``
     on flat ``a`` and ``b`` (``w`` lanes per register): a matrix product whose factors are read
     through row and column offsets, by tiles of 6 rows of ``c`` by 2 registers (:mod:`.simd`)
-    that stay in 12 vector registers through the whole sum over ``k``.
+    that stay in 12 vector registers through the whole sum over ``k``. The tile of rows
+    ``6t .. 6t + 5`` sums over ``spans[t, 0] <= k < spans[t, 1]`` only (:func:`whole_spans`:
+    every ``k``; the channels-last forward leaves out the taps that read padding,
+    :mod:`.tile_plan`).
 
     ``b_panel`` is where each panel of ``2w`` columns of ``b`` starts after the previous one:
     ``2w`` for a row-major ``b`` (``b_rows[k] = k * n``); ``K * 2w`` for a ``b`` packed panel
@@ -225,16 +230,29 @@ def _tile_product(a, a_rows, a_cols, b, b_rows, b_panel, c, accumulate):
         for i in range(0, m, 6):
             a0, a1, a2, a3 = a[a_rows[i] :], a[a_rows[i + 1] :], a[a_rows[i + 2] :], a[a_rows[i + 3] :]
             a4, a5 = a[a_rows[i + 4] :], a[a_rows[i + 5] :]
+            k0, k1 = spans[i // 6, 0], spans[i // 6, 1]
             if j < n2:
-                _tile_6x2(a0, a1, a2, a3, a4, a5, a_cols, bj, b_rows, flat[i * n + j :], n, w, accumulate)
+                _tile_6x2(
+                    a0, a1, a2, a3, a4, a5, a_cols, bj, b_rows, k0, k1, flat[i * n + j :], n, w, accumulate
+                )
             else:
-                _tile_6x1(a0, a1, a2, a3, a4, a5, a_cols, bj, b_rows, flat[i * n + j :], n, accumulate)
+                _tile_6x1(
+                    a0, a1, a2, a3, a4, a5, a_cols, bj, b_rows, k0, k1, flat[i * n + j :], n, accumulate
+                )
 
 
 @njit(cache=True)
-def _tile_6x2(a0, a1, a2, a3, a4, a5, a_cols, b, b_rows, c, n, w, accumulate):
+def whole_spans(rows, k):
+    """Spans for :func:`_tile_product` by which every tile of ``rows`` rows sums over all ``k``."""
+    spans = np.zeros((-(-rows // 6), 2), np.int64)
+    spans[:, 1] = k
+    return spans
+
+
+@njit(cache=True)
+def _tile_6x2(a0, a1, a2, a3, a4, a5, a_cols, b, b_rows, k0, k1, c, n, w, accumulate):
     """One tile of :func:`_tile_product`: ``c[r*n : r*n + 2*w] (+)= sum_k ar[a_cols[k]] * b[b_rows[k]
-    : b_rows[k] + 2*w]`` for the 6 rows ``r``, in 12 registers."""
+    : b_rows[k] + 2*w]`` over ``k0 <= k < k1`` for the 6 rows ``r``, in 12 registers."""
     if accumulate:
         c00, c01, c10, c11 = simd.load(c, 0), simd.load(c, w), simd.load(c, n), simd.load(c, n + w)
         c20, c21, c30, c31 = (
@@ -251,7 +269,7 @@ def _tile_6x2(a0, a1, a2, a3, a4, a5, a_cols, b, b_rows, c, n, w, accumulate):
         )
     else:
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = simd.zeros(b)
-    for k in range(a_cols.size):
+    for k in range(k0, k1):
         q, ak = b_rows[k], a_cols[k]
         b0, b1 = simd.load(b, q), simd.load(b, q + w)
         y0, y1, y2, y3, y4, y5 = a0[ak], a1[ak], a2[ak], a3[ak], a4[ak], a5[ak]
@@ -276,14 +294,14 @@ def _tile_6x2(a0, a1, a2, a3, a4, a5, a_cols, b, b_rows, c, n, w, accumulate):
 
 
 @njit(cache=True)
-def _tile_6x1(a0, a1, a2, a3, a4, a5, a_cols, b, b_rows, c, n, accumulate):
+def _tile_6x1(a0, a1, a2, a3, a4, a5, a_cols, b, b_rows, k0, k1, c, n, accumulate):
     """:func:`_tile_6x2` for a tile one register wide, in 6 registers."""
     if accumulate:
         c0, c1, c2 = simd.load(c, 0), simd.load(c, n), simd.load(c, 2 * n)
         c3, c4, c5 = simd.load(c, 3 * n), simd.load(c, 4 * n), simd.load(c, 5 * n)
     else:
         c0 = c1 = c2 = c3 = c4 = c5 = simd.zeros(b)
-    for k in range(a_cols.size):
+    for k in range(k0, k1):
         ak, bk = a_cols[k], simd.load(b, b_rows[k])
         c0, c1, c2 = simd.fma(c0, a0[ak], bk), simd.fma(c1, a1[ak], bk), simd.fma(c2, a2[ak], bk)
         c3, c4, c5 = simd.fma(c3, a3[ak], bk), simd.fma(c4, a4[ak], bk), simd.fma(c5, a5[ak], bk)

@@ -133,3 +133,56 @@ def fma(typingctx, acc, scalar, value):
         return builder.call(function, [splat, vector_value, acc_value])
 
     return acc(acc, scalar, value), codegen
+
+
+TRANSPOSE_BLOCK = 8
+"""Rows and columns of the blocks that :func:`transpose_block` moves."""
+
+
+@intrinsic
+def transpose_block(typingctx, src, rows, i, j, dst):
+    """``dst[j + u, i + v] = src[rows[i + v], j + u]`` for ``u, v < 8``: an 8x8 block of a
+    transpose, as 8 vector loads, shuffles and 8 vector stores (a scalar loop moves one value per
+    cycle, this about three). ``src`` and ``dst`` are 2-D with contiguous rows (any row stride),
+    ``rows`` a 1-D array of row indices of ``src``; nothing is bounds-checked."""
+    block = TRANSPOSE_BLOCK
+
+    def codegen(context, builder, signature, args):
+        src_type, rows_type, _, _, dst_type = signature.args
+        src_value, rows_value, i_value, j_value, dst_value = args
+        src_array = context.make_array(src_type)(context, builder, src_value)
+        rows_array = context.make_array(rows_type)(context, builder, rows_value)
+        dst_array = context.make_array(dst_type)(context, builder, dst_value)
+        row_type = ir.VectorType(context.get_value_type(src_type.dtype), block)
+        index = ir.IntType(32)
+
+        def offset(value, v):
+            return builder.add(value, ir.Constant(value.type, v))
+
+        def row_pointer(array_type, array, r, c):
+            pointer = cgutils.get_item_pointer(context, builder, array_type, array, [r, c])
+            return builder.bitcast(pointer, row_type.as_pointer())
+
+        loaded = []
+        for v in range(block):
+            r = builder.load(
+                cgutils.get_item_pointer(context, builder, rows_type, rows_array, [offset(i_value, v)])
+            )
+            loaded.append(builder.load(row_pointer(src_type, src_array, r, j_value), align=1))
+        while len(loaded) > 1:  # concatenate into one vector of block * block values, row after row
+            width = 2 * loaded[0].type.count
+            mask = ir.Constant(ir.VectorType(index, width), list(range(width)))
+            loaded = [builder.shuffle_vector(a, b, mask) for a, b in zip(loaded[::2], loaded[1::2])]
+        whole = loaded[0]
+        undefined = ir.Constant(whole.type, ir.Undefined)
+        order = [v * block + u for u in range(block) for v in range(block)]  # column u of row v
+        swapped = builder.shuffle_vector(
+            whole, undefined, ir.Constant(ir.VectorType(index, block * block), order)
+        )
+        for u in range(block):
+            part = ir.Constant(ir.VectorType(index, block), list(range(u * block, (u + 1) * block)))
+            out = builder.shuffle_vector(swapped, undefined, part)
+            builder.store(out, row_pointer(dst_type, dst_array, offset(j_value, u), i_value), align=1)
+        return context.get_dummy_value()
+
+    return types.void(src, rows, i, j, dst), codegen
