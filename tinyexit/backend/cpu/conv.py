@@ -495,6 +495,23 @@ def _empty_placed(shape: tuple[int, ...], dtype, offset: int, modulus: int) -> n
     return buffer[start : start + size].reshape(shape)
 
 
+def _pack_panels(w: np.ndarray, panel: int) -> np.ndarray:
+    """The ``(O, C, kh, kw)`` weight (any strides) as the channels-last forward reads it, in one
+    copy: ``wt[o // P, (p*kw + q)*C + c, o % P] = w[o, c, p, q]`` for panels ``P = panel`` wide,
+    zeros past ``O``, starting on a cache line."""
+    o, c, kh, kw = w.shape
+    full = o // panel
+    wt = _aligned_empty((-(-o // panel), c * kh * kw, panel), w.dtype)
+    wt[:full].reshape(full, kh, kw, c, panel)[...] = (
+        w[: full * panel].reshape(full, panel, c, kh, kw).transpose(0, 3, 4, 2, 1)
+    )
+    if o % panel:
+        last = wt[full].reshape(kh, kw, c, panel)
+        last[..., : o % panel] = w[full * panel :].transpose(2, 3, 1, 0)
+        last[..., o % panel :] = 0
+    return wt
+
+
 def _float_dtype(a: np.ndarray, b: np.ndarray) -> np.dtype:
     """The dtype the kernels compute ``a`` with ``b`` in: float32 or float64, else a TypeError."""
     dtype = np.result_type(a, b)
@@ -544,21 +561,18 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     """As :func:`tinyexit.backend.reference.conv.conv2d`, in the dtype of ``x`` and ``w``."""
     s, pd, (ho, wo) = conv_geometry(x.shape, w.shape, stride, padding)
     dtype = _float_dtype(x, w)
-    x, w = np.ascontiguousarray(x, dtype), np.ascontiguousarray(w, dtype)
+    x, w = np.ascontiguousarray(x, dtype), w.astype(dtype, copy=False)  # w: any view, packed below
     (n, c), (o, _, kh, kw) = x.shape[:2], w.shape
     k = c * kh * kw
     y = _empty_apart(x, (n, o, ho * wo), dtype)
     if s == (1, 1) and _shifting_pays((kh, kw), wo, wo + kw - 1, o, dtype):
         wt = np.zeros((_round_up(o, 6), k), dtype)
-        wt[:o] = w.reshape(o, k)  # columns (c, p, q)
+        wt[:o].reshape(w.shape)[...] = w  # columns (c, p, q)
         nt = _threads(n, n * o * k * ho * wo, _forward_shifted, dtype)
         _in_threads(_forward_shifted_images, _forward_shifted, (x, wt, kh, kw, *pd, ho, wo), nt, y)
     else:
         panel = 2 * simd.register_lanes(8 * dtype.itemsize)
-        wk = np.zeros((k, _round_up(o, panel)), dtype)
-        wk[:, :o] = w.transpose(2, 3, 1, 0).reshape(k, o)  # rows (p, q, c)
-        wt = _aligned_empty((wk.shape[1] // panel, k, panel), dtype)
-        wt[...] = wk.reshape(k, wk.shape[1] // panel, panel).transpose(1, 0, 2)
+        wt = _pack_panels(w, panel)
         plan = tile_plan(c, (kh, kw), s, pd, x.shape[2:], (ho, wo), panel)
         nt = _threads(n, n * o * k * ho * wo, _forward_last, dtype)
         _in_threads(_forward_last_images, _forward_last, (x, wt, *pd, *plan), nt, y)
@@ -577,8 +591,7 @@ def conv2d_input_grad(
     if s == (1, 1) and pd[0] < kh and pd[1] < kw:
         # gx[c, a, b] = sum_{o,p,q} gy[o, a+ph-p, b+pw-q] w[o, c, p, q]: a stride-1 convolution
         # of gy padded by k-1-p with the weight flipped in space and transposed in (o, c)
-        wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        return conv2d(gy, wf, 1, (kh - 1 - pd[0], kw - 1 - pd[1]))
+        return conv2d(gy, w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), 1, (kh - 1 - pd[0], kw - 1 - pd[1]))
     k = c * kh * kw
     wk = np.zeros((o, _round_up(k, VEC)), dtype)
     wk[:, :k] = w.transpose(0, 2, 3, 1).reshape(o, k)  # columns (p, q, c)
