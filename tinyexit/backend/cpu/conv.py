@@ -87,7 +87,7 @@ from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
 from . import simd
 from .jit import njit
 from .products import _add, _axpy, _copy, _dot, _dot_shifted, _tile_product, whole_spans
-from .tile_plan import tile_plan, weight_grad_spans
+from .tile_plan import TILE_ROWS, tile_plan, weight_grad_spans
 
 VEC = 16
 """Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512
@@ -105,6 +105,9 @@ ALIAS_GAP = 2560
 """Bytes between the start of a kernel's input and of its output modulo 4 KiB (see
 :func:`_empty_apart`): far from 0 modulo 4096, 2048 and 1024, the row lengths of the 32x32,
 16x32 and 16x16 layers."""
+
+MIN_LAST_CHANNELS = 8
+"""Stride-1 forwards with fewer input channels stay shifted (see :func:`_shifting_pays`)."""
 
 SERIAL_CALLS = 4
 """Calls of a kernel (per dtype) that run serially before its parallel wrapper is compiled."""
@@ -530,17 +533,25 @@ def _block(kp: int) -> int:
     return _round_up(-(-kp // -(-kp // K_BLOCK)), VEC)
 
 
-def _shifting_pays(kernel_hw: tuple[int, int], wo: int, wp: int, o: int, dtype) -> bool:
-    """Pick the layout of a stride-1 forward (the measurements are in ``docs/benchmarks.md``).
+def _shifting_pays(c: int, o: int, kernel_hw, padding: IntPair, in_hw, out_hw, dtype) -> bool:
+    """Pick the layout of a stride-1 forward by the multiply-adds each computes (measurements in
+    ``docs/benchmarks.md``, "Leaving out the products with the zero padding").
 
-    Shifted (channels-first) for a 1x1 kernel, which the channels-last layout would have to
-    transpose in and out for little work; for fewer than two registers of output channels, which
-    would leave the channels-last tiles one register wide; and where the ``Wp - Wo`` discarded
-    columns per output row are few (the 32x32 layers: 34 for 32). Else channels-last (the 16x16
-    and 8x8 layers, where 18 or 10 columns are computed for 16 or 8).
+    Channels-last computes its output channels rounded up to the register's lanes over the taps
+    of its plan (:mod:`.tile_plan`, none over the padding); shifted computes them rounded up to 6
+    over every tap for ``Ho*Wp`` values (the ``Wp - Wo`` past each output row discarded) rounded
+    up to the lanes. The one that computes fewer; but shifted for a 1x1 kernel, and for fewer
+    than ``MIN_LAST_CHANNELS`` input channels, where channels-last's transposes of the image in
+    and of the output out cost more than the products.
     """
     lanes = simd.register_lanes(8 * np.dtype(dtype).itemsize)
-    return tuple(kernel_hw) == (1, 1) or o < 2 * lanes or wp <= 1.07 * wo
+    (kh, kw), (ho, wo) = kernel_hw, out_hw
+    if (kh, kw) == (1, 1) or c < MIN_LAST_CHANNELS:
+        return True
+    plan = tile_plan(c, (kh, kw), (1, 1), padding, in_hw, out_hw, 2 * lanes)
+    last = _round_up(o, lanes) * int(np.diff(plan.spans, axis=1).sum()) * TILE_ROWS
+    shifted = _round_up(o, 6) * c * kh * kw * _round_up(ho * (wo + kw - 1), lanes)
+    return last >= shifted
 
 
 def _weight_tiles_pay(c: int, pointwise: bool, pixels: int) -> bool:
@@ -565,7 +576,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride: IntPair, padding: IntPair) -> n
     (n, c), (o, _, kh, kw) = x.shape[:2], w.shape
     k = c * kh * kw
     y = _empty_apart(x, (n, o, ho * wo), dtype)
-    if s == (1, 1) and _shifting_pays((kh, kw), wo, wo + kw - 1, o, dtype):
+    if s == (1, 1) and _shifting_pays(c, o, (kh, kw), pd, x.shape[2:], (ho, wo), dtype):
         wt = np.zeros((_round_up(o, 6), k), dtype)
         wt[:o].reshape(w.shape)[...] = w  # columns (c, p, q)
         nt = _threads(n, n * o * k * ho * wo, _forward_shifted, dtype)
