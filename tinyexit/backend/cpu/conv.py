@@ -8,18 +8,23 @@ registers and reads its factors through row and column offsets. Two layouts:
 - **shifted, channels-first** (:func:`_forward_shifted`): ``y[o, pixel] = sum_k w[o, k] *
   b[k, pixel]`` where, with the output pixels laid out on the padded width, row ``(c, p, q)``
   of ``b`` is the flat padded image read from one offset on (stride 1 only; the ``Wp - Wo``
-  values past each output row are discarded). For 1x1 kernels, few output channels, and images
-  whose padding is a small part of a row (the 32x32 layers).
+  values past each output row are discarded).
 - **channels-last** (:func:`_forward_last`): ``y[pixel, o] = sum_k a[pixel, k] * w[k, o]``
   where the row of a pixel is the channels-last padded image read at its window
   (``(p*Wp + q)*C + c`` from the window's corner, any stride), and the weight is packed as
-  ``K x 2w`` panels of two registers' columns; the output is transposed back.
-  For the smaller images, whose padding would be a large share of a shifted row (the 16x16 and
-  8x8 layers), and every stride but 1. :func:`_shifting_pays` picks between the two.
+  ``K x 2w`` panels of two registers' columns; the output is transposed back. Each tile of 6
+  pixels sums only over the kernel taps that read the image, not its zero padding
+  (:mod:`.tile_plan`). Every stride but 1, and at stride 1 wherever it computes fewer
+  multiply-adds than the shifted layout (:func:`_shifting_pays`: the 8x8 and 16x16 layers, and
+  32x32 layers whose output channels fill whole registers), but not for 1x1 kernels or fewer than
+  8 input channels.
+
+The copies between layouts (transposes, padding, im2col and col2im) are in :mod:`.layouts`.
 
 **Weight gradient** (:func:`_weight_grad_tiles`): the same tiles, with the pixels as the sum:
 ``gw[(p, q, c), o] = sum_pixel a[pixel, (p, q, c)] * gy[o, pixel]``, ``a`` read from the
-channels-last padded image as in the forward and ``gy[n]`` transposed. Where that does not pay
+channels-last padded image as in the forward and ``gy[n]`` transposed; a tap sums over the
+output rows where it reads the image only (:func:`.tile_plan.weight_grad_spans`). Where that does not pay
 (:func:`_weight_tiles_pay`: fewer than 8 input channels, 1x1 kernels on large images), and for
 the **input gradient** at strides other than 1, each image is unfolded into a column matrix in
 one of two layouts and multiplied with a Numba matrix product that LLVM vectorises along one
@@ -49,6 +54,12 @@ Why it is written this way (the measurements are in ``docs/benchmarks.md``):
   :func:`_dot` keeps a 4x4 block of sums in registers but must sum each across its lanes at
   the end (``reassoc`` lets LLVM reorder them); :func:`_axpy` loads and stores a row of the
   output for every 16 fused multiply-adds.
+- A border pixel's window reads the zero padding: a 3x3 convolution with padding 1 on an 8x8
+  image spends 16 % of its multiply-adds there, and PyTorch's kernels leave them out. Leaving
+  them out here too (:mod:`.tile_plan`) made the 8x8 forward 11-15 % faster; the tile itself
+  runs at 97 % of the multiply-add peak on its own.
+- The transposes into and out of channels-last move 8x8 blocks in vector registers
+  (:func:`.simd.transpose_block`, three times as fast as one value at a time).
 - The channels-last forward packs its weight panel by panel, so that a tile reads its ``K x 2w``
   panel front to back instead of two registers from each row of a wide matrix, and starts it on
   a cache line (NumPy aligns large arrays to 16 bytes, so every 64-byte load straddled two
@@ -64,8 +75,7 @@ Why it is written this way (the measurements are in ``docs/benchmarks.md``):
   outputs in the input gradient of a 3-channel layer) was several times slower per
   multiply-add.
 - The channels-last im2col copies each kernel row (``kw*C`` values, contiguous in the padded
-  image whatever the stride) in one run, and :func:`_transpose` moves 8 rows per pass: with
-  a row per pass most of the time went into the transpose to channels-last, not the copies.
+  image whatever the stride) in one run.
 - Loops run over 1-D slices indexed from 0 (``d = a[i:j]; for u: d[u] = s[u]``), the form LLVM
   vectorises reliably; loops from a variable start or over computed flat indices are far slower.
 - Threads are ``prange``: Numba's OpenMP threads spin briefly instead of sleeping, so a call does
@@ -86,7 +96,18 @@ from tinyexit.backend.geometry import IntPair, check_conv_grad, conv_geometry
 
 from . import simd
 from .jit import njit
-from .products import _add, _axpy, _copy, _dot, _dot_shifted, _tile_product, whole_spans
+from .layouts import (
+    _col2im_last,
+    _im2col_first,
+    _im2col_last,
+    _pad_flat,
+    _pad_last,
+    _shifts,
+    _transpose,
+    _transpose_rows,
+    _windows_last,
+)
+from .products import _axpy, _copy, _dot, _dot_shifted, _tile_product, whole_spans
 from .tile_plan import TILE_ROWS, tile_plan, weight_grad_spans
 
 VEC = 16
@@ -120,147 +141,6 @@ def use_columns_first(k: int, pixels: int) -> bool:
     """Pick the column layout: channels-first when an image has at least as many output pixels
     as the weight has columns ``k``, so that the products vectorise along the longer one."""
     return pixels >= k
-
-
-@njit(cache=True)
-def _transpose(src, dst):
-    """Write ``dst[j, i] = src[i, j]`` (see :func:`_transpose_rows`)."""
-    _transpose_rows(src, np.arange(src.shape[0]), dst)
-
-
-@njit(cache=True)
-def _transpose_rows(src, rows, dst):
-    """Write ``dst[j, i] = src[rows[i], j]`` for ``j`` below ``dst.shape[0]``: a transpose that
-    reads the rows of ``src`` in the order ``rows`` (the channels-last forward's product holds its
-    pixels in the order of its tiles, :mod:`.tile_plan`), by 8x8 blocks in vector registers
-    (:func:`.simd.transpose_block`) and one value at a time along the edges. Both arrays need
-    contiguous rows. The blocks go along 8 rows of ``dst`` at a time: taken across its rows
-    instead, long rows (4 KiB in the 32x32 layers) were written 32 bytes at a time far apart, and
-    a 16-to-64-channel 32x32 forward took 9.9 ms on two threads against 12.9 ms on one (now 6.3)."""
-    count, cols, b = rows.size, dst.shape[0], simd.TRANSPOSE_BLOCK
-    rb, cb = count - count % b, cols - cols % b
-    for j in range(0, cb, b):
-        for i in range(0, rb, b):
-            simd.transpose_block(src, rows, i, j, dst)
-    for j in range(cb, cols):
-        for i in range(rb):
-            dst[j, i] = src[rows[i], j]
-    for i in range(rb, count):
-        for j in range(cols):
-            dst[j, i] = src[rows[i], j]
-
-
-@njit(cache=True)
-def _shifts(c_, kh, kw, hp, wp, offsets):
-    """``offsets[(c*kh + p)*kw + q] = (c*hp + p)*wp + q``: where the column row of ``(c, p, q)``
-    starts in the flat padded image (see :func:`_forward_shifted`)."""
-    for c in range(c_):
-        for p in range(kh):
-            for q in range(kw):
-                offsets[(c * kh + p) * kw + q] = (c * hp + p) * wp + q
-
-
-@njit(cache=True)
-def _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, corners, taps):
-    """Offsets into the channels-last padded image (:func:`_pad_last`): ``corners[i*wo + j] =
-    (i*sh*wp + j*sw)*C``, where the window of output pixel ``(i, j)`` starts, and
-    ``taps[(p*kw + q)*C + c] = (p*wp + q)*C + c``, where value ``(p, q, c)`` of a window lies from
-    its start; entries past those are left as they are."""
-    for i in range(ho):
-        for j in range(wo):
-            corners[i * wo + j] = (i * sh * wp + j * sw) * c_
-    for p in range(kh):
-        for q in range(kw):
-            for c in range(c_):
-                taps[(p * kw + q) * c_ + c] = (p * wp + q) * c_ + c
-
-
-@njit(cache=True)
-def _pad_flat(x, n, ph, pw, xs):
-    """Copy ``x[n]`` into the flat padded image ``xs`` (``xpad[c, i, j]`` at ``(c*Hp + i)*Wp + j``),
-    whose border must be 0."""
-    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
-    hp, wp = h + 2 * ph, w + 2 * pw
-    for c in range(c_):
-        for i in range(h):
-            start = (c * hp + i + ph) * wp + pw
-            _copy(xs[start : start + w], x[n, c, i])
-
-
-@njit(cache=True)
-def _pad_last(x, n, ph, pw, tmp, xp):
-    """Copy ``x[n]`` channels-last into the flat padded image ``xp`` (``xpad[i, j, c]`` at
-    ``(i*Wp + j)*C + c``), whose border must be 0, through the ``(H*W, C)`` scratch ``tmp``."""
-    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
-    wp = w + 2 * pw
-    _transpose(x[n].reshape(c_, h * w), tmp)
-    for i in range(h):
-        start = ((i + ph) * wp + pw) * c_
-        _copy(xp[start : start + w * c_], tmp[i * w : (i + 1) * w].reshape(-1))
-
-
-@njit(cache=True)
-def _im2col_last(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, tmp, cols):
-    """Fill ``cols[i*wo + j, (p*kw + q)*C + c] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-last).
-
-    ``xp`` is a flat ``Hp*Wp*C`` scratch whose border must be 0, ``tmp`` an ``(H*W, C)`` one;
-    the columns of ``cols`` from ``kh*kw*C`` on are left as they are. Whatever the stride, the
-    ``kw*C`` values of one kernel row are contiguous in ``xp``, so each kernel row is one copy.
-    """
-    c_, wp = x.shape[1], x.shape[3] + 2 * pw
-    run = kw * c_
-    _pad_last(x, n, ph, pw, tmp, xp)
-    for i in range(ho):
-        for j in range(wo):
-            row = cols[i * wo + j]
-            for p in range(kh):
-                src, dst = ((i * sh + p) * wp + j * sw) * c_, p * run
-                _copy(row[dst : dst + run], xp[src : src + run])
-
-
-@njit(cache=True)
-def _col2im_last(dcols, n, kh, kw, sh, sw, ph, pw, ho, wo, acc, tmp, gx):
-    """Scatter-add channels-last ``dcols`` into ``gx[n]`` (the adjoint of :func:`_im2col_last`);
-    ``acc`` is a flat ``Hp*Wp*C`` scratch, ``tmp`` an ``(H*W, C)`` one."""
-    c_, h, w = gx.shape[1], gx.shape[2], gx.shape[3]
-    wp = w + 2 * pw
-    run = kw * c_
-    acc[:] = 0
-    for i in range(ho):
-        for j in range(wo):
-            row = dcols[i * wo + j]
-            for p in range(kh):
-                dst, src = ((i * sh + p) * wp + j * sw) * c_, p * run
-                _add(acc[dst : dst + run], row[src : src + run])
-    # crop the padding and go back to channels-first
-    for i in range(h):
-        start = ((i + ph) * wp + pw) * c_
-        _copy(tmp[i * w : (i + 1) * w].reshape(-1), acc[start : start + w * c_])
-    _transpose(tmp, gx[n].reshape(c_, h * w))
-
-
-@njit(cache=True)
-def _im2col_first(x, n, kh, kw, sh, sw, ph, pw, ho, wo, xp, cols):
-    """Fill ``cols[(c*kh + p)*kw + q, i*wo + j] = xpad[n, c, i*sh+p, j*sw+q]`` (channels-first).
-
-    ``xp`` is a ``(C, Hp, Wp)`` scratch whose border must be 0; rows of ``cols`` from
-    ``C*kh*kw`` on are left as they are.
-    """
-    c_, h, w = x.shape[1], x.shape[2], x.shape[3]
-    for c in range(c_):
-        for i in range(h):
-            _copy(xp[c, i + ph, pw : pw + w], x[n, c, i])
-    for c in range(c_):
-        for p in range(kh):
-            for q in range(kw):
-                row = cols[(c * kh + p) * kw + q]
-                for i in range(ho):
-                    src = xp[c, i * sh + p]
-                    if sw == 1:
-                        _copy(row[i * wo : (i + 1) * wo], src[q : q + wo])
-                    else:
-                        for j in range(wo):
-                            row[i * wo + j] = src[j * sw + q]
 
 
 @njit(cache=True)
