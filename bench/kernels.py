@@ -8,10 +8,15 @@ Times conv2d (forward), conv2d_input_grad and conv2d_weight_grad in float32 on b
 of the CIFAR networks, for our Numba kernels (``cpu``), the NumPy reference and PyTorch CPU
 (``F.conv2d`` and ``aten.convolution_backward`` on NCHW-contiguous tensors, the layout our API
 takes), all in the same process with the same number of threads. Each time is the median of
-``rounds * repeat`` calls after a warm-up; the rounds go over all implementations in turn (with
-a short pause before each), so a noisy neighbour slows every column alike. Prints a markdown
-table with GFLOP/s and the geometric mean over the shapes of the ratio ours/torch of
-forward + input grad + weight grad.
+``rounds * repeat`` calls after a warm-up. Ours and PyTorch's calls alternate one by one, so
+that a burst of load from a neighbour on this shared machine, which slows everything by 10-25 %
+for seconds at a time, slows both alike and leaves their ratio (timing them in separate batches,
+one such burst made a shape read 1.25x in one run and 1.02x in the next); the reference's calls
+come after them in each round, after a short pause. Prints a markdown table with GFLOP/s and
+the geometric mean over the shapes of the ratio ours/torch of forward + input grad + weight
+grad. GFLOP/s count every multiply-add of the convolution, those with the zero padding included,
+although both ours and PyTorch's kernels leave those out: a share of the peak above 100 % is
+possible.
 
 ``--clock cpu`` times each call by the CPU time of the process instead of the wall clock: on a
 machine that other processes share, a one-thread run then counts only the time the call computed,
@@ -46,8 +51,9 @@ SHAPES = [
 ]
 OPS = ("forward", "input grad", "weight grad")
 PAUSE_S = 0.15
-"""Pause before each implementation, so that the worker threads of the previous library (they
-spin for a while after work) are asleep and do not compete for the cores."""
+"""Pause before each round and before the reference's calls, so that the worker threads of the
+previous library (OpenBLAS's behind the reference spin for a while after work) are asleep and do
+not compete for the cores."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,6 +114,20 @@ def torch_ops(torch, x, w, gy, stride, pad):
         lambda: back(tg, tx, tw, None, *args, [True, False, False]),
         lambda: back(tg, tx, tw, None, *args, [False, True, False]),
     )
+
+
+def alternate_calls(fns: dict, repeat: int, clock=time.perf_counter) -> dict[str, list[float]]:
+    """Call each of ``fns`` once to warm up, then ``repeat`` times in turn, one call of each
+    after the other; return the times in ms by ``clock`` per name."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = clock()
+            fn()
+            times[name].append((clock() - start) * 1e3)
+    return times
 
 
 def time_calls(fn, repeat: int, clock=time.perf_counter) -> list[float]:
@@ -177,10 +197,14 @@ def main(argv=None) -> None:
             impls["torch"] = torch_ops(torch, x, w, gy, s, p)
         samples = {name: [[] for _ in OPS] for name in impls}
         for _ in range(args.rounds):
-            for name, fns in impls.items():
-                time.sleep(PAUSE_S)
-                for i, fn in enumerate(fns):
-                    samples[name][i] += time_calls(fn, args.repeat, clock)
+            time.sleep(PAUSE_S)
+            for i in range(len(OPS)):
+                paired = {name: fns[i] for name, fns in impls.items() if name != "ref"}
+                for name, times in alternate_calls(paired, args.repeat, clock).items():
+                    samples[name][i] += times
+            time.sleep(PAUSE_S)
+            for i, fn in enumerate(impls["ref"]):
+                samples["ref"][i] += time_calls(fn, args.repeat, clock)
         ms = {name: [float(np.median(t)) for t in ts] for name, ts in samples.items()}
         gflop = 2.0 * n * o * ho * wo * c * k * k / 1e9
         label = ",".join(map(str, shape))
