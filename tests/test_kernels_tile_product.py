@@ -216,3 +216,23 @@ def test_packed_weight_starts_on_a_cache_line(shape, dtype):
     a = _aligned_empty(shape, dtype)
     assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
     assert a.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("shape", [(8, 8), (16, 24), (13, 21), (64, 96), (3, 5), (0, 4), (9, 0)], ids=str)
+def test_transpose_rows_in_8x8_register_blocks_matches_numpy(shape, dtype):
+    # dst[j, i] = src[rows[i], j]: blocks of 8x8 in registers (simd.transpose_block) and the
+    # edges one value at a time; rows in any order, src and dst with padded rows, dst narrower
+    # than src's rows (the forward transposes only the first O columns of its product)
+    from tinyexit.backend.cpu.layouts import _transpose, _transpose_rows
+
+    rng = np.random.default_rng(0)
+    count, cols = shape
+    src = rng.standard_normal((count, cols + 5)).astype(dtype)[:, : cols + 3]
+    rows = rng.permutation(count)
+    dst = np.full((cols + 2, count + 7), np.nan, dtype)[:cols, :count]
+    _transpose_rows(src, rows, dst)
+    np.testing.assert_array_equal(dst, src[rows, :cols].T)
+    whole = np.full((cols + 3, count), np.nan, dtype)
+    _transpose(src, whole)
+    np.testing.assert_array_equal(whole, src.T)
