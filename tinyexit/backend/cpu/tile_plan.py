@@ -64,8 +64,20 @@ def tile_plan(
     out_hw: tuple[int, int],
     panel: int,
 ) -> TilePlan:
-    """The tiles of a channels-last forward (see the module docstring), for weight panels
-    ``panel`` values wide."""
+    """The tiles of a channels-last forward (see the module docstring).
+
+    Args:
+        channels: input channels ``C``.
+        kernel: ``(kh, kw)``.
+        stride: ``(sh, sw)``.
+        padding: ``(ph, pw)``.
+        in_hw: the input's ``(H, W)``.
+        out_hw: the output's ``(Ho, Wo)``.
+        panel: the width of the packed weight's panels (``b_rows`` are rows of a panel).
+
+    Returns:
+        The plan; ``ceil(Ho*Wo / 6)`` tiles, each over at most ``kh*kw*C`` taps.
+    """
     (kh, kw), (sh, sw), (ph, pw), (h, w), (ho, wo) = kernel, stride, padding, in_hw, out_hw
     wp = w + 2 * pw
     p_lo, p_hi = valid_taps(ho, kh, sh, ph, h)
@@ -90,10 +102,9 @@ def tile_plan(
         return segments[rect]
 
     groups, group_of = np.unique(rects, axis=0, return_inverse=True)
-    order = np.argsort(group_of.reshape(-1), kind="stable")
     tiles, spans, rest = [], [], []
     for g, rect in enumerate(groups):
-        members = order[group_of.reshape(-1)[order] == g]
+        members = np.flatnonzero(group_of.reshape(-1) == g)  # in row-major order
         full = members.size - members.size % TILE_ROWS
         for t in range(0, full, TILE_ROWS):
             tiles.append(members[t : t + TILE_ROWS])
