@@ -59,7 +59,7 @@ Why it is written this way (the measurements are in ``docs/benchmarks.md``):
   them out here too (:mod:`.tile_plan`) made the 8x8 forward 11-15 % faster; the tile itself
   runs at 97 % of the multiply-add peak on its own.
 - The transposes into and out of channels-last move 8x8 blocks in vector registers
-  (:func:`.simd.transpose_block`, three times as fast as one value at a time).
+  (:func:`.simd.transpose_block`, two to three times as fast as one value at a time).
 - The channels-last forward packs its weight panel by panel, so that a tile reads its ``K x 2w``
   panel front to back instead of two registers from each row of a wide matrix, and starts it on
   a cache line (NumPy aligns large arrays to 16 bytes, so every 64-byte load straddled two

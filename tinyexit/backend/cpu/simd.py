@@ -143,7 +143,7 @@ TRANSPOSE_BLOCK = 8
 def transpose_block(typingctx, src, rows, i, j, dst):
     """``dst[j + u, i + v] = src[rows[i + v], j + u]`` for ``u, v < 8``: an 8x8 block of a
     transpose, as 8 vector loads, shuffles and 8 vector stores (a scalar loop moves one value per
-    cycle, this about three). ``src`` and ``dst`` are 2-D with contiguous rows (any row stride),
+    cycle, this two to three). ``src`` and ``dst`` are 2-D with contiguous rows (any row stride),
     ``rows`` a 1-D array of row indices of ``src``; nothing is bounds-checked."""
     block = TRANSPOSE_BLOCK
 
