@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyexit.backend.cpu.tile_plan import TILE_ROWS, tile_plan, valid_taps, weight_grad_spans
+from tinyexit.backend.cpu.products import TILE_ROWS
+from tinyexit.backend.cpu.tile_plan import tile_plan, valid_taps, weight_grad_spans
 from tinyexit.backend.geometry import conv_geometry
 
 

@@ -107,8 +107,8 @@ from .layouts import (
     _transpose_rows,
     _windows_last,
 )
-from .products import _axpy, _copy, _dot, _dot_shifted, _tile_product, whole_spans
-from .tile_plan import TILE_ROWS, tile_plan, weight_grad_spans
+from .products import TILE_ROWS, _axpy, _copy, _dot, _dot_shifted, _tile_product, whole_spans
+from .tile_plan import tile_plan, weight_grad_spans
 
 VEC = 16
 """Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512

@@ -197,6 +197,10 @@ def _dot_shifted(a, xs, offsets, c):
             c[i + 3, j + 3] += s33
 
 
+TILE_ROWS = 6
+"""Rows of the output per tile of :func:`_tile_product` (6 rows by 2 registers: 12 sums)."""
+
+
 @njit(cache=True)
 def _tile_product(a, a_rows, a_cols, b, b_rows, b_panel, spans, c, accumulate):
     """``c[r, j] (+)= sum_k a[a_rows[r] + a_cols[k]] * b[(j // 2w)*b_panel + b_rows[k] + j % 2w]``
@@ -244,7 +248,7 @@ def _tile_product(a, a_rows, a_cols, b, b_rows, b_panel, spans, c, accumulate):
 @njit(cache=True)
 def whole_spans(rows, k):
     """Spans for :func:`_tile_product` by which every tile of ``rows`` rows sums over all ``k``."""
-    spans = np.zeros((-(-rows // 6), 2), np.int64)
+    spans = np.zeros((-(-rows // TILE_ROWS), 2), np.int64)
     spans[:, 1] = k
     return spans
 

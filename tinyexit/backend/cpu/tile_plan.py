@@ -20,8 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-TILE_ROWS = 6
-"""Output pixels per tile of :func:`.products._tile_product`."""
+from .products import TILE_ROWS
 
 
 class TilePlan(NamedTuple):
