@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyexit.backend.cpu.products import TILE_ROWS
-from tinyexit.backend.cpu.tile_plan import tile_plan, valid_taps, weight_grad_spans
+from tinyexit.backend.cpu.tile_plan import tile_plan, valid_taps, weight_grad_spans, window_offsets
 from tinyexit.backend.geometry import conv_geometry
 
 
@@ -128,3 +128,21 @@ def test_weight_grad_spans_of_the_8x8_layers():
     np.testing.assert_array_equal(spans[:per_row], [[8, 64]] * per_row)
     np.testing.assert_array_equal(spans[per_row : 2 * per_row], [[0, 64]] * per_row)
     np.testing.assert_array_equal(spans[2 * per_row :], [[0, 56]] * per_row)
+
+
+@pytest.mark.parametrize(
+    "channels, kernel, stride, padded_width, out_hw",
+    [(3, (3, 3), (1, 1), 10, (8, 8)), (5, (3, 2), (2, 1), 9, (4, 8)), (1, (1, 1), (3, 3), 7, (3, 3))],
+    ids=str,
+)
+def test_window_offsets_are_where_each_window_and_tap_lies(channels, kernel, stride, padded_width, out_hw):
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    corners, taps = window_offsets(channels, kernel, stride, padded_width, out_hw)
+    assert corners.dtype == np.uint64 and taps.dtype == np.int64
+    assert list(corners) == [
+        (i * sh * padded_width + j * sw) * channels for i in range(ho) for j in range(wo)
+    ]
+    expected = [
+        (p * padded_width + q) * channels + c for p in range(kh) for q in range(kw) for c in range(channels)
+    ]
+    assert list(taps) == expected

@@ -105,10 +105,9 @@ from .layouts import (
     _shifts,
     _transpose,
     _transpose_rows,
-    _windows_last,
 )
 from .products import TILE_ROWS, _axpy, _copy, _dot, _dot_shifted, _tile_product, whole_spans
-from .tile_plan import tile_plan, weight_grad_spans
+from .tile_plan import tile_plan, weight_grad_spans, window_offsets
 
 VEC = 16
 """Channels-last rows are padded with zeros to a multiple of this many values (one AVX-512
@@ -226,34 +225,31 @@ def _input_grad_last(gy, wk, kh, kw, sh, sw, ph, pw, ho, wo, kc, nt, gx):
 
 
 @njit(cache=True)
-def _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, spans, t, nt, part):
+def _weight_grad_tiles_images(x, gy, ph, pw, taps, corners, spans, t, nt, part):
     """Adds images ``t, t + nt, ...`` of :func:`_weight_grad_tiles` into ``part``."""
     n_, c_, h, w = x.shape
-    wp = w + 2 * pw
-    pixels, o_, lanes = ho * wo, gy.shape[1], part.shape[1]
-    xs = np.zeros((h + 2 * ph) * wp * c_, x.dtype)
+    pixels, o_, lanes = corners.size, gy.shape[1], part.shape[1]
+    xs = np.zeros((h + 2 * ph) * (w + 2 * pw) * c_, x.dtype)
     tmp = np.empty((h * w, c_), x.dtype)
-    a_rows = np.zeros(part.shape[0], np.int64)  # (p, q, c): from a window's corner
-    a_cols = np.empty(pixels, np.uint64)  # output pixel (i, j): its window's corner
-    _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, a_cols, a_rows)
     gt = np.zeros((pixels, lanes), x.dtype)  # gy[n] transposed, zeros past its O columns
     b_rows = np.arange(pixels) * lanes
     for n in range(t, n_, nt):
         _pad_last(x, n, ph, pw, tmp, xs)
         _transpose(gy[n], gt[:, :o_])
-        _tile_product(xs, a_rows, a_cols, gt.reshape(-1), b_rows, 2 * simd.lanes(x), spans, part, True)
+        _tile_product(xs, taps, corners, gt.reshape(-1), b_rows, 2 * simd.lanes(x), spans, part, True)
 
 
 @njit(cache=True, parallel=True)
-def _weight_grad_tiles(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, spans, nt, parts):
+def _weight_grad_tiles(x, gy, ph, pw, taps, corners, spans, nt, parts):
     """``parts[t] += sum cols_n.T @ gy[n].T`` over images ``n = t, t + nt, ...``, one zeroed
     partial sum per thread, rows ``(p, q, c)`` padded to a multiple of 6, columns ``O`` to one of
     the register's lanes: the channels-last forward's tiles with the pixels as the sum, without
-    im2col (the window of a pixel is read from the channels-last padded image, any stride); a tap
-    sums over the output rows where it reads the image only (``spans``,
-    :func:`.tile_plan.weight_grad_spans`)."""
+    im2col (the window of a pixel is read from the channels-last padded image, any stride, at the
+    offsets of :func:`.tile_plan.window_offsets`: ``taps`` padded with zeros to the rows of
+    ``parts``, ``corners`` of the pixels); a tap sums over the output rows where it reads the
+    image only (``spans``, :func:`.tile_plan.weight_grad_spans`)."""
     for t in prange(nt):
-        _weight_grad_tiles_images(x, gy, kh, kw, sh, sw, ph, pw, ho, wo, spans, np.int64(t), nt, parts[t])
+        _weight_grad_tiles_images(x, gy, ph, pw, taps, corners, spans, np.int64(t), nt, parts[t])
 
 
 @njit(cache=True)
@@ -509,8 +505,11 @@ def conv2d_weight_grad(
     if _weight_tiles_pay(c, _is_pointwise(kernel_hw, s, pd), ho * wo):
         nt = _threads(n, n * o * k * ho * wo, _weight_grad_tiles, dtype)
         parts = np.zeros((nt, _round_up(k, 6), _round_up(o, simd.register_lanes(8 * dtype.itemsize))), dtype)
+        corners, taps = window_offsets(c, (kh, kw), s, x.shape[3] + 2 * pd[1], (ho, wo))
+        rows = np.zeros(parts.shape[1], np.int64)  # taps (p, q, c), then zero rows to a multiple of 6
+        rows[:k] = taps
         spans = weight_grad_spans(c, (kh, kw), s[0], pd[0], x.shape[2], (ho, wo))
-        args = (x, g3, kh, kw, *s, *pd, ho, wo, spans)
+        args = (x, g3, *pd, rows, corners, spans)
         _in_threads(_weight_grad_tiles_images, _weight_grad_tiles, args, nt, parts, True)
         gwt = parts.sum(axis=0)[:k, :o].reshape(kh, kw, c, o)
         return np.ascontiguousarray(gwt.transpose(3, 2, 0, 1))

@@ -51,21 +51,6 @@ def _shifts(c_, kh, kw, hp, wp, offsets):
 
 
 @njit(cache=True)
-def _windows_last(c_, kh, kw, sh, sw, wp, ho, wo, corners, taps):
-    """Offsets into the channels-last padded image (:func:`_pad_last`): ``corners[i*wo + j] =
-    (i*sh*wp + j*sw)*C``, where the window of output pixel ``(i, j)`` starts, and
-    ``taps[(p*kw + q)*C + c] = (p*wp + q)*C + c``, where value ``(p, q, c)`` of a window lies from
-    its start; entries past those are left as they are."""
-    for i in range(ho):
-        for j in range(wo):
-            corners[i * wo + j] = (i * sh * wp + j * sw) * c_
-    for p in range(kh):
-        for q in range(kw):
-            for c in range(c_):
-                taps[(p * kw + q) * c_ + c] = (p * wp + q) * c_ + c
-
-
-@njit(cache=True)
 def _pad_flat(x, n, ph, pw, xs):
     """Copy ``x[n]`` into the flat padded image ``xs`` (``xpad[c, i, j]`` at ``(c*Hp + i)*Wp + j``),
     whose border must be 0."""

@@ -54,6 +54,30 @@ def valid_taps(outputs: int, kernel: int, stride: int, pad: int, size: int) -> t
 
 
 @functools.lru_cache(maxsize=64)
+def window_offsets(
+    channels: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padded_width: int,
+    out_hw: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the channels-last kernels read the flat padded image (``xpad[i, j, c]`` at
+    ``(i*Wp + j)*C + c``, :func:`.layouts._pad_last`).
+
+    Returns:
+        ``corners[i*Wo + j] = (i*sh*Wp + j*sw)*C``, where the window of output pixel ``(i, j)``
+        starts (uint64), and ``taps[(p*kw + q)*C + c] = (p*Wp + q)*C + c``, where value
+        ``(p, q, c)`` of a window lies from its start (int64); shared by every call, never
+        written to.
+    """
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    i, j = np.divmod(np.arange(ho * wo), wo)
+    p, q, c = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(channels), indexing="ij")
+    corners = ((i * sh * padded_width + j * sw) * channels).astype(np.uint64)
+    return corners, ((p * padded_width + q) * channels + c).reshape(-1)
+
+
+@functools.lru_cache(maxsize=64)
 def tile_plan(
     channels: int,
     kernel: tuple[int, int],
@@ -81,8 +105,8 @@ def tile_plan(
     wp = w + 2 * pw
     p_lo, p_hi = valid_taps(ho, kh, sh, ph, h)
     q_lo, q_hi = valid_taps(wo, kw, sw, pw, w)
+    corners, taps = window_offsets(channels, kernel, stride, wp, out_hw)
     i, j = np.divmod(np.arange(ho * wo), wo)
-    corners = (i * sh * wp + j * sw) * channels
     rects = np.stack([p_lo[i], p_hi[i], q_lo[j], q_hi[j]], axis=1)
     segments: dict[tuple[int, int, int, int], tuple[int, int]] = {}
     a_cols, b_rows = [], []
@@ -94,9 +118,10 @@ def tile_plan(
             p, q, c = np.meshgrid(
                 np.arange(rect[0], rect[1]), np.arange(rect[2], rect[3]), np.arange(channels), indexing="ij"
             )
+            k = ((p * kw + q) * channels + c).reshape(-1)  # the taps' rows of the weight
             start = sum(len(cols) for cols in a_cols)
-            a_cols.append(((p * wp + q) * channels + c).reshape(-1))
-            b_rows.append((((p * kw + q) * channels + c) * panel).reshape(-1))
+            a_cols.append(taps[k])
+            b_rows.append(k * panel)
             segments[rect] = (start, start + a_cols[-1].size)
         return segments[rect]
 
