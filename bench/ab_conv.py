@@ -29,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from kernels import alternate_calls  # noqa: E402 (after the path)
 
 # (N, Cin, H, W, Cout, k, stride, pad): the layers of docs/benchmarks.md furthest from PyTorch
 SHAPES = [(64, 96, 8, 8, 96, 3, 1, 1), (64, 192, 8, 8, 48, 3, 1, 1), (64, 16, 32, 32, 16, 3, 1, 1)]
@@ -87,20 +89,14 @@ def main() -> None:
             }
             for op, call in ops.items():
                 np.testing.assert_allclose(call(variant), call(current), rtol=1e-3, atol=1e-3)
-                times = {current: [], variant: []}
-                for _ in range(3):
-                    call(current), call(variant)
-                for _ in range(args.pairs):
-                    for module in (current, variant):
-                        start = time.process_time()
-                        call(module)
-                        times[module].append(time.process_time() - start)
-                a, b = sorted(times[current]), sorted(times[variant])
+                pair = {"ours": lambda: call(current), "variant": lambda: call(variant)}
+                times = alternate_calls(pair, args.pairs, time.process_time, warmup=3)
+                a, b = sorted(times["ours"]), sorted(times["variant"])
                 mid = len(a) // 2
                 shape = ",".join(map(str, (n, c, h, w, o, k, s, p)))
                 print(
-                    f"| {shape} | {op} | {a[0] * 1e3:.2f} | {a[mid] * 1e3:.2f} | {b[0] * 1e3:.2f} | "
-                    f"{b[mid] * 1e3:.2f} | {b[mid] / a[mid]:.3f} |"
+                    f"| {shape} | {op} | {a[0]:.2f} | {a[mid]:.2f} | {b[0]:.2f} | "
+                    f"{b[mid]:.2f} | {b[mid] / a[mid]:.3f} |"
                 )
 
 

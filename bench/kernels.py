@@ -116,11 +116,14 @@ def torch_ops(torch, x, w, gy, stride, pad):
     )
 
 
-def alternate_calls(fns: dict, repeat: int, clock=time.perf_counter) -> dict[str, list[float]]:
-    """Call each of ``fns`` once to warm up, then ``repeat`` times in turn, one call of each
-    after the other; return the times in ms by ``clock`` per name."""
-    for fn in fns.values():
-        fn()
+def alternate_calls(
+    fns: dict, repeat: int, clock=time.perf_counter, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Call each of ``fns`` ``warmup`` times in turn, then ``repeat`` times in turn, one call of
+    each after the other; return the times of the latter in ms by ``clock`` per name."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
